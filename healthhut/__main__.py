@@ -1,0 +1,5 @@
+"""`python -m healthhut` runs the CLI."""
+
+from healthhut.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The healthhut command line: thin, lazy, one clear line per error."""

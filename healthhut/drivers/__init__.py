@@ -1,0 +1,1 @@
+"""Device drivers: protocol codecs (pure), transports, one driver per device family, emulators."""

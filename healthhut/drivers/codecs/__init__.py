@@ -1,0 +1,1 @@
+"""Pure protocol codecs: bytes in, typed values out, no I/O."""

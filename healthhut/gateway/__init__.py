@@ -1,0 +1,1 @@
+"""The daemon: driver supervision, attribution, clock correction, alerts, MQTT events."""

@@ -1,0 +1,1 @@
+"""Outbox -> FHIR transaction Bundles -> the district server: auth, retry, dead letters."""
