@@ -1,0 +1,1 @@
+"""Bluetooth LE transport and the per-family BLE drivers."""
