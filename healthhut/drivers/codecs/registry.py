@@ -16,6 +16,8 @@ CODECS: dict[str, str] = {
     "plx.continuous": "healthhut.drivers.codecs.pulse_oximetry:ContinuousCodec",
     "hts.temperature": "healthhut.drivers.codecs.thermometer:TemperatureMeasurementCodec",
     "wss.weight": "healthhut.drivers.codecs.weight_scale:WeightMeasurementCodec",
+    "racp": "healthhut.drivers.codecs.racp:RacpCodec",
+    "cts.current-time": "healthhut.drivers.codecs.current_time:CurrentTimeCodec",
 }
 
 
