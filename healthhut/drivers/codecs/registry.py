@@ -16,6 +16,11 @@ CODECS: dict[str, str] = {
     "plx.continuous": "healthhut.drivers.codecs.pulse_oximetry:ContinuousCodec",
     "hts.temperature": "healthhut.drivers.codecs.thermometer:TemperatureMeasurementCodec",
     "wss.weight": "healthhut.drivers.codecs.weight_scale:WeightMeasurementCodec",
+    # serial devices (issue 4)
+    "cms50.v7": "healthhut.drivers.codecs.cms50_v7:Cms50V7Codec",
+    "cms50.legacy": "healthhut.drivers.codecs.cms50_legacy:Cms50LegacyCodec",
+    "pc300": "healthhut.drivers.codecs.pc300:Pc300Codec",
+    "berrymed.bci": "healthhut.drivers.codecs.berrymed:BerrymedBciCodec",
     "racp": "healthhut.drivers.codecs.racp:RacpCodec",
     "cts.current-time": "healthhut.drivers.codecs.current_time:CurrentTimeCodec",
 }
