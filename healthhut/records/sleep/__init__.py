@@ -1,0 +1,1 @@
+"""Overnight oximetry and home sleep apnea test analysis: numpy arrays in, screening metrics out."""
