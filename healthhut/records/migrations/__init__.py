@@ -1,0 +1,1 @@
+"""Alembic migrations of the record store, run from code by healthhut.records.db (no alembic.ini)."""
