@@ -1,0 +1,103 @@
+"""Reading -> validated, serialised FHIR Observation drafts: the normaliser's entry point.
+
+Which builder handles which ReadingKind is the table KIND_BUILDERS ("module:function", imported on first
+use, like the codec registry). Another module adds a kind with one line there, e.g.
+`ReadingKind.SLEEP_SUMMARY: "healthhut.records.sleep.fhir:sleep_summary_observations"`; a builder is
+`(ObservationContext) -> list[PendingObservation]` (see records.observations). For one call without editing
+the table (tests, experiments) pass `NormaliseSettings(builders={kind: builder})`.
+
+fhir.resources is imported only when an Observation is validated, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, cast
+
+from healthhut.errors import ReadingError
+from healthhut.readings import Reading, ReadingKind
+from healthhut.records import fhir_json
+from healthhut.records.drafts import ObservationDraft, PatientRef
+from healthhut.records.observations import ObservationBuilder, ObservationContext, PendingObservation
+from healthhut.records.ranges import DEFAULT_RANGES, ReferenceRanges
+from healthhut.records.resources import device_resource, gateway_resource, patient_resource
+
+__all__ = [
+    "KIND_BUILDERS",
+    "NormaliseSettings",
+    "device_resource",
+    "gateway_resource",
+    "observations_for",
+    "patient_resource",
+    "validate_observation",
+]
+
+KIND_BUILDERS: Mapping[ReadingKind, str] = MappingProxyType({
+    ReadingKind.BLOOD_PRESSURE: "healthhut.records.vital_signs:blood_pressure_observations",
+    ReadingKind.SPO2: "healthhut.records.vital_signs:spo2_observations",
+    ReadingKind.BODY_TEMPERATURE: "healthhut.records.vital_signs:body_temperature_observations",
+    ReadingKind.BODY_WEIGHT: "healthhut.records.vital_signs:body_weight_observations",
+})
+
+
+@dataclass(frozen=True, slots=True)
+class NormaliseSettings:
+    """Per-site settings of the normaliser. `builders` adds or overrides kinds for this settings object."""
+
+    site_id: str
+    ranges: ReferenceRanges = DEFAULT_RANGES
+    builders: Mapping[ReadingKind, ObservationBuilder] = field(default_factory=dict)
+
+
+def _builder(kind: ReadingKind, settings: NormaliseSettings) -> ObservationBuilder:
+    if kind in settings.builders:
+        return settings.builders[kind]
+    target = KIND_BUILDERS.get(kind)
+    if target is None:
+        raise ReadingError(f"readings of kind {kind.value} are not handled here")
+    module_name, _, function_name = target.partition(":")
+    return cast(ObservationBuilder, getattr(importlib.import_module(module_name), function_name))
+
+
+def validate_observation(resource: Mapping[str, Any]) -> None:
+    """Validate with the R4B Observation model; ReadingError naming only the failing element paths."""
+    from fhir.resources.R4B.observation import Observation
+    from pydantic import ValidationError
+
+    try:
+        Observation.model_validate(resource)
+    except ValidationError as exc:
+        # pydantic messages echo the input; keep only where it failed (no values, no identifiers).
+        where = sorted({".".join(str(part) for part in error["loc"]) for error in exc.errors()})
+        raise ReadingError("the FHIR Observation does not validate at " + ", ".join(where[:5])) from None
+
+
+def _draft(pending: PendingObservation, reading: Reading) -> ObservationDraft:
+    validate_observation(pending.resource)          # once per record, here, never again downstream
+    return ObservationDraft(
+        local_key=pending.local_key,
+        identifier=pending.identifier,
+        code=pending.code,
+        mdc_code=pending.mdc_code,
+        effective_at=reading.effective_at,
+        interpretation=pending.interpretation,
+        resource=pending.resource,
+        json=fhir_json.dumps(pending.resource),
+    )
+
+
+def observations_for(reading: Reading, patient: PatientRef | None,
+                     settings: NormaliseSettings) -> list[ObservationDraft]:
+    """The Observations of one reading, validated once and serialised once.
+
+    `patient=None` makes "held" drafts: no subject and no identifier; call again with the resident once known
+    (the identifier depends on them). A physiologically impossible value raises ReadingError whose message
+    names no value.
+    """
+    build = _builder(reading.kind, settings)
+    context = ObservationContext(reading=reading, patient=patient, site_id=settings.site_id,
+                                 ranges=settings.ranges)
+    return [_draft(pending, reading) for pending in build(context)]
