@@ -1,0 +1,312 @@
+"""The sync worker: claim outbox rows with a lease, send them as Bundles, record what the platform said.
+
+The durable retry schedule lives in each outbox row (`attempts`, `next_attempt_at`); this object only keeps
+what may be lost at a crash: the circuit breaker, the adaptive bundle size and, in batch mode, the server ids
+of Patients/Devices already created. A crash mid-send leaves rows in `sending` until their lease expires,
+then any worker claims them again and resends: every entry is a conditional create, so nothing duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from healthhut.errors import PermanentSyncError, TransientSyncError
+from healthhut.sync.backoff import BackoffPolicy
+from healthhut.sync.bundles import (
+    AssembledBundle,
+    BundleType,
+    PreparedRecord,
+    location_reference,
+    prepare_record,
+    prerequisite_bundle,
+    response_entries,
+    transaction_bundle,
+)
+from healthhut.sync.circuit import CircuitBreaker, CircuitState
+from healthhut.sync.sizing import BundleSizer, says_too_large
+
+log = logging.getLogger(__name__)
+
+# 4xx answers that can be the content's fault; anything else (404 on the base, 405, 415) is configuration,
+# and bisecting it would dead-letter the whole backlog.
+CONTENT_STATUSES = frozenset({400, 409, 412, 413, 422})
+STATE_LAST_SUCCESS = "sync.last_success"
+STATE_LAST_ERROR = "sync.last_error"
+STATE_CIRCUIT = "sync.circuit"
+
+
+class OutboxStore(Protocol):
+    """The part of `RecordStore` the worker uses (all synchronous; called through asyncio.to_thread)."""
+
+    def claim_batch(self, *, limit: int, now: datetime, lease: timedelta, worker: str) -> Sequence[Any]: ...
+    def mark_sent(self, outbox_ids: Sequence[int], *, now: datetime) -> None: ...
+    def schedule_retry(self, outbox_ids: Sequence[int], *, now: datetime, next_attempt_at: datetime,
+                       error: str) -> None: ...
+    def mark_dead(self, outbox_id: int, *, now: datetime, reason: str, outcome_json: str | None) -> None: ...
+    def set_state(self, key: str, value: str) -> None: ...
+
+
+class BundleSender(Protocol):
+    async def post_bundle(self, body: bytes) -> Any: ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    bundle_type: BundleType = "transaction"
+    batch_size: int = 50
+    concurrency: int = 2            # bundles in flight at once (on the one keep-alive pool)
+    lease: timedelta = timedelta(minutes=5)
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    idle_poll: float = 5.0          # seconds between looks at an empty outbox
+    worker_name: str = field(default_factory=lambda: f"sync-{os.getpid()}")
+
+
+@dataclass
+class PassOutcome:
+    """What one pass decided, applied to the store in a few transactions after the sends."""
+
+    sent: list[int] = field(default_factory=list)
+    retry: list[tuple[list[int], float, str]] = field(default_factory=list)  # ids, delay s, reason
+    dead: list[tuple[int, str, str | None]] = field(default_factory=list)    # id, reason, outcome json
+    requests: int = 0
+
+
+@dataclass
+class DrainReport:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    requests: int = 0
+
+    def add(self, claimed: int, outcome: PassOutcome) -> None:
+        self.claimed += claimed
+        self.sent += len(outcome.sent)
+        self.retried += sum(len(ids) for ids, _, _ in outcome.retry)
+        self.dead += len(outcome.dead)
+        self.requests += outcome.requests
+
+
+class SyncWorker:
+    """Delivers the outbox; `run_pass` is one claim-send-record cycle, `drain`/`run_forever` loop it."""
+
+    def __init__(self, store: OutboxStore, sender: BundleSender, settings: SyncSettings | None = None, *,
+                 now: Callable[[], datetime] = utc_now, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 rand: Callable[[], float] = random.random, circuit: CircuitBreaker | None = None) -> None:
+        self.store = store
+        self.sender = sender
+        self.settings = settings or SyncSettings()
+        self._now = now
+        self._sleep = sleep
+        self._rand = rand
+        self.circuit = circuit or CircuitBreaker(rand=rand)
+        self.sizer = BundleSizer(maximum=self.settings.batch_size)
+        self._resolved: dict[str, str] = {}  # batch mode: urn -> "Type/id" known to exist on the server
+        self._last_success_written = 0.0
+
+    # ---- one pass -------------------------------------------------------------------------------------
+    async def run_pass(self) -> tuple[int, PassOutcome]:
+        """Claim what is due (unless the circuit is open), send it, record the results. Returns (claimed, ...)."""
+        outcome = PassOutcome()
+        now = self._now()
+        if not self.circuit.allow(now.timestamp()):
+            return 0, outcome
+        probing = self.circuit.state is CircuitState.HALF_OPEN
+        size = self.sizer.current
+        limit = size if probing else size * max(1, self.settings.concurrency)
+        items = await asyncio.to_thread(self.store.claim_batch, limit=limit, now=now,
+                                        lease=self.settings.lease, worker=self.settings.worker_name)
+        if not items:
+            if probing:
+                self.circuit.record_success(now.timestamp())  # nothing to probe with: assume up, try later
+            return 0, outcome
+        attempts = {item.outbox_id: item.attempts for item in items}
+        prepared = [prepare_record(item) for item in items]
+        groups = [prepared[i:i + size] for i in range(0, len(prepared), size)]
+        if probing:
+            await self._deliver(groups[0], attempts, outcome)
+        else:
+            await asyncio.gather(*(self._deliver(group, attempts, outcome) for group in groups))
+        await asyncio.to_thread(self._record, outcome)
+        return len(items), outcome
+
+    def _record(self, outcome: PassOutcome) -> None:
+        """Apply a pass's decisions (runs in a worker thread: these are SQLite writes)."""
+        now = self._now()
+        if outcome.sent:
+            self.store.mark_sent(outcome.sent, now=now)
+            if now.timestamp() - self._last_success_written >= 5.0:
+                self.store.set_state(STATE_LAST_SUCCESS, now.isoformat())
+                self._last_success_written = now.timestamp()
+        for ids, delay, reason in outcome.retry:
+            self.store.schedule_retry(ids, now=now, next_attempt_at=now + timedelta(seconds=delay), error=reason)
+        for outbox_id, reason, outcome_json in outcome.dead:
+            self.store.mark_dead(outbox_id, now=now, reason=reason, outcome_json=outcome_json)
+        if outcome.retry or outcome.dead:
+            reason = outcome.retry[-1][2] if outcome.retry else outcome.dead[-1][1]
+            self.store.set_state(STATE_LAST_ERROR, json.dumps({"at": now.isoformat(), "reason": reason}))
+        self.store.set_state(STATE_CIRCUIT, self.circuit.snapshot())
+
+    # ---- sending --------------------------------------------------------------------------------------
+    async def _post(self, bundle: AssembledBundle, outcome: PassOutcome) -> Any:
+        outcome.requests += 1
+        return await self.sender.post_bundle(bundle.body)
+
+    def _retry_later(self, records: Sequence[PreparedRecord], attempts: dict[int, int], outcome: PassOutcome,
+                     reason: str, retry_after: float | None) -> None:
+        ids = [r.outbox_id for r in records]
+        tries = max(attempts.get(i, 0) for i in ids)
+        delay = self.settings.backoff.delay(tries, retry_after=retry_after, rand=self._rand)
+        outcome.retry.append((ids, delay, reason))
+
+    async def _deliver(self, records: Sequence[PreparedRecord], attempts: dict[int, int],
+                       outcome: PassOutcome) -> bool:
+        """Send `records`; returns True when the platform refused nothing and nothing was left for later."""
+        if not records:
+            return True
+        try:
+            if self.settings.bundle_type == "batch":
+                return await self._deliver_batch(records, attempts, outcome)
+            bundle = transaction_bundle(records)
+            await self._post(bundle, outcome)
+        except TransientSyncError as exc:
+            self.circuit.record_failure(self._now().timestamp(), reason=exc.message, retry_after=exc.retry_after)
+            log.debug("bundle of %d records deferred: %s", len(records), exc.message)
+            self._retry_later(records, attempts, outcome, exc.message, exc.retry_after)
+            return False
+        except PermanentSyncError as exc:
+            self.circuit.record_success(self._now().timestamp())  # the platform is up; it disliked the content
+            return await self._refused(records, attempts, outcome, exc)
+        self.circuit.record_success(self._now().timestamp())
+        self.sizer.succeeded(len(records))
+        outcome.sent.extend(r.outbox_id for r in records)
+        return True
+
+    async def _refused(self, records: Sequence[PreparedRecord], attempts: dict[int, int], outcome: PassOutcome,
+                       exc: PermanentSyncError) -> bool:
+        if exc.status not in CONTENT_STATUSES:
+            log.warning("platform refused a bundle with %s, which is not about its content; "
+                        "keeping %d records pending (check platform.base_url)", exc.status, len(records))
+            self._retry_later(records, attempts, outcome, exc.message, self.settings.backoff.cap)
+            return False
+        if says_too_large(exc.status, exc.outcome) and len(records) > 1:
+            self.sizer.refused(len(records))
+            step = self.sizer.current
+            results = [await self._deliver(records[i:i + step], attempts, outcome)
+                       for i in range(0, len(records), step)]
+            return all(results)
+        if len(records) == 1:
+            record = records[0]
+            log.warning("outbox %d dead-lettered: %s", record.outbox_id, exc.message)
+            outcome.dead.append((record.outbox_id, exc.message, _dump(exc.outcome)))
+            return False
+        # Bisect: only the offending entry ends dead; the rest is delivered.
+        middle = len(records) // 2
+        first = await self._deliver(records[:middle], attempts, outcome)
+        second = await self._deliver(records[middle:], attempts, outcome)
+        if first and second:
+            # Both halves passed: the server's objection was the bundle's size, whatever it said.
+            self.sizer.refused(len(records))
+        return first and second
+
+    async def _deliver_batch(self, records: Sequence[PreparedRecord], attempts: dict[int, int],
+                             outcome: PassOutcome) -> bool:
+        """Batch mode: Patient/Device first (conditional creates), then Observations with real references."""
+        clean = True
+        prerequisites = prerequisite_bundle(records, self._resolved)
+        blocked: dict[str, tuple[int, str, dict[str, Any] | None]] = {}
+        if prerequisites is not None:
+            reply = await self._post(prerequisites, outcome)
+            for support, (status, location, entry_outcome) in zip(prerequisites.supporting,
+                                                                  _entries(reply), strict=False):
+                target = location_reference(location) if 200 <= status < 300 else None
+                if target:
+                    self._resolved[support.full_url] = target
+                else:
+                    blocked[support.full_url] = (status, f"{support.resource_type} refused with {status}",
+                                                 entry_outcome)
+        ready: list[PreparedRecord] = []
+        for record in records:
+            problem = next((blocked[s.full_url] for s in record.supporting if s.full_url in blocked), None)
+            if problem is None:
+                ready.append(record)
+            elif 400 <= problem[0] < 500 and problem[0] not in (408, 429):
+                outcome.dead.append((record.outbox_id, problem[1], _dump(problem[2])))
+                clean = False
+            else:
+                self._retry_later([record], attempts, outcome, problem[1], None)
+                clean = False
+        if not ready:
+            return clean
+        bundle = transaction_bundle(ready, bundle_type="batch", resolved=self._resolved)
+        reply = await self._post(bundle, outcome)
+        rows = _entries(reply)
+        for record, position in zip(ready, bundle.observation_entry_index, strict=True):
+            status, _, entry_outcome = rows[position] if position < len(rows) else (0, None, None)
+            if 200 <= status < 300:
+                outcome.sent.append(record.outbox_id)
+            elif status in CONTENT_STATUSES:
+                outcome.dead.append((record.outbox_id, f"Observation refused with {status}", _dump(entry_outcome)))
+                clean = False
+            else:
+                self._retry_later([record], attempts, outcome, f"entry answered {status}", None)
+                clean = False
+        self.circuit.record_success(self._now().timestamp())
+        self.sizer.succeeded(len(records))
+        return clean
+
+    # ---- loops ----------------------------------------------------------------------------------------
+    async def drain(self, *, until_empty: bool = False, max_wait: float = 600.0,
+                    remaining: Callable[[], Awaitable[int]] | None = None,
+                    stop: asyncio.Event | None = None) -> DrainReport:
+        """Deliver everything due now; with `until_empty`, also wait out retries/circuit until `remaining()`
+        (deliverable rows left) is 0 or `max_wait` seconds (on the injected clock) have passed."""
+        report = DrainReport()
+        started = self._now()
+        while stop is None or not stop.is_set():
+            claimed, outcome = await self.run_pass()
+            report.add(claimed, outcome)
+            if claimed:
+                continue
+            if not until_empty or remaining is None or await remaining() == 0:
+                break
+            if (self._now() - started).total_seconds() >= max_wait:
+                break
+            await self._sleep(self._idle_delay())
+        return report
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """The `healthhut run sync` loop: drain, then look again every `idle_poll` seconds until `stop`."""
+        while not stop.is_set():
+            claimed, _ = await self.run_pass()
+            if claimed:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self._idle_delay())
+
+    def _idle_delay(self) -> float:
+        wait = self.settings.idle_poll
+        if self.circuit.state is not CircuitState.CLOSED:
+            wait = max(0.05, self.circuit.seconds_until_probe(self._now().timestamp()))
+        return wait
+
+
+def _entries(reply: Any) -> list[tuple[int, str | None, dict[str, Any] | None]]:
+    return response_entries(getattr(reply, "bundle", reply))
+
+
+def _dump(outcome: dict[str, Any] | None) -> str | None:
+    return None if outcome is None else json.dumps(outcome, separators=(",", ":"))
