@@ -105,24 +105,24 @@ async def scan(*, seconds: float = 5.0, service_uuids: Sequence[str] | None = No
 
 
 class NotificationStream:
-    """Notifications of one characteristic as an async iterator over a bounded queue.
+    """Notifications of one or more characteristics, in arrival order, over a bounded queue.
 
     Ends with a DeviceError when the link drops; overflowing the queue (the consumer stalled) also ends it
     with an error instead of silently dropping records, so a download is retried rather than left holed.
     """
 
-    def __init__(self, uuid: str, maxsize: int) -> None:
-        self.uuid = uuid
-        self._queue: asyncio.Queue[bytes | BaseException] = asyncio.Queue(maxsize=maxsize)
+    def __init__(self, uuids: Sequence[str], maxsize: int) -> None:
+        self.uuids = tuple(uuids)
+        self._queue: asyncio.Queue[tuple[str, bytes] | BaseException] = asyncio.Queue(maxsize=maxsize)
         self._failed: BaseException | None = None
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, uuid: str, data: bytes) -> None:
         if self._failed is not None:
             return
         try:
-            self._queue.put_nowait(bytes(data))
+            self._queue.put_nowait((uuid, bytes(data)))
         except asyncio.QueueFull:
-            self.fail(DeviceError(f"notifications on {self.uuid[4:8]} arrived faster than they were handled",
+            self.fail(DeviceError("notifications arrived faster than they were handled",
                                   advice="the gateway is overloaded: try again"))
 
     def fail(self, error: BaseException) -> None:
@@ -137,6 +137,9 @@ class NotificationStream:
         return self
 
     async def __anext__(self) -> bytes:
+        return (await self._get())[1]
+
+    async def _get(self) -> tuple[str, bytes]:
         item = await self._queue.get()
         if isinstance(item, BaseException):
             self._queue.put_nowait(item)  # keep failing for later readers
@@ -145,11 +148,14 @@ class NotificationStream:
 
     async def next(self, within: float | None = None) -> bytes:
         """The next value; a DeviceError when none arrives `within` seconds."""
+        return (await self.next_tagged(within))[1]
+
+    async def next_tagged(self, within: float | None = None) -> tuple[str, bytes]:
+        """The next (16-bit or full UUID as subscribed, value) pair; DeviceError after `within` seconds."""
         try:
-            return await asyncio.wait_for(self.__anext__(), within)
+            return await asyncio.wait_for(self._get(), within)
         except TimeoutError as exc:
-            raise DeviceError(f"no data on {self.uuid[4:8]} for {within} s",
-                              advice=ADVICE_OUT_OF_RANGE) from exc
+            raise DeviceError(f"no data from the device for {within} s", advice=ADVICE_OUT_OF_RANGE) from exc
 
 
 class BleConnection:
@@ -191,16 +197,18 @@ class BleConnection:
         except Exception as exc:
             raise classify(exc, f"write {uuid}") from exc
 
-    async def subscribe(self, uuid: str, *, maxsize: int = 1024) -> NotificationStream:
-        """Enable notifications/indications (CCCD write) and return the stream of values."""
-        stream = NotificationStream(short_uuid(uuid), maxsize)
+    async def subscribe(self, *uuids: str, maxsize: int = 1024) -> NotificationStream:
+        """Enable notifications/indications (CCCD writes) and return one stream of all their values."""
+        stream = NotificationStream(uuids, maxsize)
         if self.disconnected.is_set():
             raise DeviceError("device disconnected", advice=ADVICE_DISCONNECTED)
-        try:
-            await self._client.start_notify(short_uuid(uuid), lambda _char, data: stream.feed(data))
-        except Exception as exc:
-            raise classify(exc, f"subscribe {uuid}") from exc
         self._streams.append(stream)
+        for uuid in uuids:
+            try:
+                await self._client.start_notify(
+                    short_uuid(uuid), lambda _char, data, tag=uuid: stream.feed(tag, data))
+            except Exception as exc:
+                raise classify(exc, f"subscribe {uuid}") from exc
         return stream
 
     async def close(self) -> None:

@@ -23,6 +23,8 @@ CODECS: dict[str, str] = {
     "berrymed.bci": "healthhut.drivers.codecs.berrymed:BerrymedBciCodec",
     "racp": "healthhut.drivers.codecs.racp:RacpCodec",
     "cts.current-time": "healthhut.drivers.codecs.current_time:CurrentTimeCodec",
+    # BLE drivers (issue 3)
+    "bls.record": "healthhut.drivers.codecs.bp_record:BloodPressureRecordCodec",
 }
 
 

@@ -22,6 +22,7 @@ from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakDeviceNotFoundError, BleakError
 from bleak.uuids import normalize_uuid_str
 from bumble import hci
+from bumble.att import ATT_Error
 from bumble.core import UUID, AdvertisingData
 from bumble.device import Advertisement, Connection, Device, Peer
 from bumble.gatt import Characteristic as BumbleCharacteristic
@@ -231,8 +232,10 @@ class BumbleBleakClient(BaseBleakClient):
             return await operation
         except BleakError:
             raise
-        except Exception as exc:  # bumble raises ATT/protocol/timeout errors; bleak callers expect BleakError
-            raise BleakError(f"ATT operation failed: {exc}") from exc
+        except ATT_Error as exc:  # named like BlueZ's errors ("Insufficient Authentication" ...)
+            raise BleakError(f"ATT error {exc.error_name}".replace("_", " ")) from exc
+        except Exception as exc:  # bumble raises protocol/timeout errors; bleak callers expect BleakError
+            raise BleakError(f"ATT operation failed: {type(exc).__name__}") from exc
 
     async def read_gatt_char(self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False,
                              **kwargs: Any) -> bytearray:

@@ -1,0 +1,146 @@
+"""Blood Pressure Service (0x1810) driver: live measurements, stored records over RACP, clock and identity."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import tzinfo
+
+from healthhut.drivers.ble.gatt_common import (
+    RACP_UUID,
+    Clock,
+    ClockCheck,
+    Commit,
+    DownloadResult,
+    RacpSession,
+    WatermarkStore,
+    check_clock,
+    racp_outcome,
+    read_battery,
+    read_identity,
+    reading_context,
+    utc_now,
+)
+from healthhut.drivers.ble.transport_ble import BleConnection
+from healthhut.drivers.codecs.blood_pressure import (
+    BloodPressureFeature,
+    BloodPressureMeasurementCodec,
+    decode_blood_pressure_feature,
+)
+from healthhut.drivers.codecs.bp_record import BloodPressureRecordCodec
+from healthhut.drivers.codecs.racp import RacpResponseValue, report_all_records, report_records_from
+from healthhut.errors import DecodeError, DeviceError
+from healthhut.readings import DeviceIdentity, Reading, Transport
+
+logger = logging.getLogger(__name__)
+
+SERVICE_UUID = "1810"
+MEASUREMENT_UUID = "2a35"
+INTERMEDIATE_CUFF_UUID = "2a36"
+FEATURE_UUID = "2a49"
+RECORD_UUID = "2b36"
+
+
+class BleBloodPressureDriver:
+    """One connected cuff. Call `start()` first: it reads identity, battery and clock (and sets the clock)."""
+
+    name = "ble.blood-pressure"
+    service_uuid = SERVICE_UUID
+
+    def __init__(self, connection: BleConnection, *, timezone: tzinfo, now: Clock = utc_now,
+                 record_timeout: float = 30.0) -> None:
+        self.connection = connection
+        self.timezone = timezone
+        self.now = now
+        self.record_timeout = record_timeout
+        self.identity = DeviceIdentity(transport=Transport.BLE, address=connection.address,
+                                       name=connection.name)
+        self.clock: ClockCheck | None = None
+        self.battery: int | None = None
+        self.rejected_frames = 0
+        self.last_cuff_pressure: Reading | None = None
+
+    async def start(self, *, set_clock: bool = True) -> None:
+        self.identity = await read_identity(self.connection)
+        self.battery = await read_battery(self.connection)
+        self.clock = await check_clock(self.connection, timezone=self.timezone, now=self.now, set_time=set_clock)
+
+    async def features(self) -> BloodPressureFeature | None:
+        if not self.connection.has(FEATURE_UUID):
+            return None
+        try:
+            return decode_blood_pressure_feature(await self.connection.read(FEATURE_UUID))
+        except DecodeError:
+            return None
+
+    async def live(self, *, count: int | None = None, within: float | None = None) -> AsyncIterator[Reading]:
+        """Readings from measurement indications as they arrive; cuff-pressure notifications are display only."""
+        uuids = [MEASUREMENT_UUID]
+        if self.connection.has(INTERMEDIATE_CUFF_UUID):
+            uuids.append(INTERMEDIATE_CUFF_UUID)
+        stream = await self.connection.subscribe(*uuids)
+        codec = BloodPressureMeasurementCodec()
+        yielded = 0
+        while count is None or yielded < count:
+            uuid, frame = await stream.next_tagged(within)
+            if uuid == INTERMEDIATE_CUFF_UUID:
+                continue  # live cuff pressure: shown while inflating, never a Reading
+            try:
+                decoded = codec.decode(frame)
+            except DecodeError as exc:
+                self.rejected_frames += 1
+                logger.warning("device %s sent a malformed measurement: %s", self.connection.address, exc.reason)
+                continue
+            context = reading_context(self.identity, self.clock, timezone=self.timezone, now=self.now)
+            for reading in codec.readings(decoded, context):
+                yield reading
+                yielded += 1
+
+    async def stored_count(self) -> int:
+        control = await self.connection.subscribe(RACP_UUID)
+        return await RacpSession(self.connection, control, timeout=self.record_timeout).count()
+
+    async def download(self, commit: Commit, watermarks: WatermarkStore) -> DownloadResult:
+        """Stored records newer than the device's high-water mark; each commits before the mark advances.
+
+        A dropped link or a silent device ends the download with `complete=False` and `error` set; what was
+        committed stays committed and the next download starts after it.
+        """
+        key = self.identity.key
+        mark = await watermarks.load(key)
+        request = report_records_from(mark + 1) if mark is not None else report_all_records()
+        result = DownloadResult(requested_from=mark + 1 if mark is not None else None, high_water_mark=mark)
+        stream = await self.connection.subscribe(RECORD_UUID, RACP_UUID)
+        codec = BloodPressureRecordCodec()
+        try:
+            await RacpSession(self.connection, stream).request(request)
+            while True:
+                uuid, frame = await stream.next_tagged(self.record_timeout)
+                if uuid == RACP_UUID:
+                    outcome = racp_outcome(frame)
+                    if outcome is None:
+                        continue
+                    result.response = outcome.response
+                    result.complete = outcome.response in (RacpResponseValue.SUCCESS,
+                                                           RacpResponseValue.NO_RECORDS_FOUND)
+                    break
+                try:
+                    record = codec.decode(frame)
+                except DecodeError as exc:
+                    result.rejected += 1
+                    logger.warning("device %s sent a malformed stored record: %s", key, exc.reason)
+                    continue
+                if mark is not None and record.sequence <= mark:
+                    result.skipped_duplicates += 1  # re-sent or duplicated record: already committed
+                    continue
+                context = reading_context(self.identity, self.clock, timezone=self.timezone, now=self.now)
+                for reading in codec.readings(record, context):
+                    await commit(reading)
+                mark = record.sequence
+                await watermarks.save(key, mark)
+                result.committed += 1
+                result.high_water_mark = mark
+        except DeviceError as exc:
+            result.error = exc
+            logger.warning("download from %s stopped after %d records: %s", key, result.committed, exc.message)
+        return result
