@@ -8,7 +8,7 @@ IG and Wireshark rule), so 0xF7FF is 204.7, not NaN.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import TypeAlias
 
 from healthhut.errors import DecodeError
@@ -155,7 +155,8 @@ def to_quantity(value: MedicalFloat, unit: Unit) -> Quantity:
         return Quantity.missing(value, unit)
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent > 0:
-        value = value.quantize(Decimal(1))
+        # Its own context: a FLOAT can have up to 7 + 127 digits, beyond the default precision of 28.
+        value = Context(prec=160).quantize(value, Decimal(1))
     return Quantity(value, unit)
 
 

@@ -176,3 +176,9 @@ def test_reader_reports_the_offset_of_the_missing_field() -> None:
         reader.u24("thing")
     assert info.value.offset == 1
     assert "thing" in str(info.value)
+
+
+def test_to_quantity_writes_out_huge_float_exponents_exactly() -> None:
+    value = float_from_raw(0x7F00000A)   # 10 x 10^127
+    q = to_quantity(value, Unit.CELSIUS)
+    assert q.value == Decimal("1E+128") and q.value is not None and q.value.as_tuple().exponent == 0
