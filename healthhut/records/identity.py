@@ -7,7 +7,8 @@ server de-duplicates on the exact string):
   device, patient value, patient system, MDC type code, device timestamp token, then supplemental-type codes.
 * Device part: the System ID as 16 upper-case hex digits in **canonical EUI-64 order** (00:1C:05:FF:E8:74 ->
   001C05FFFEFFE874; the IG's own Nonin example uses wire order, we do not); without a System ID, the Bluetooth
-  address as 12 upper-case hex digits; without either (serial devices), `DeviceIdentity.key` as is.
+  address as 12 upper-case hex digits; without either (serial devices), model-serial, else
+  `DeviceIdentity.key` (the port path).
 * Timestamp: the **device's own** wall clock (never the corrected time) as seconds since 2000-01-01T00:00:00,
   no `+N` offset suffix (the Reading does not tell us whether the device itself reported an offset).
 * Supplemental types: an SpO2 reading is a spot check (MDC 150588, the `observations_for` mapping), so its
@@ -65,8 +66,10 @@ def device_part(device: DeviceIdentity) -> str:
     address = bluetooth_address_hex(device)
     if address:
         return address
-    # Serial devices: the key is model-serial or the port path. Weaker (a port can change), but stable for
-    # the same device on the same hut, which is what de-duplication of re-sent readings needs.
+    # Serial devices: model + serial number when known (a port path is not an identity: the same oximeter
+    # may come back on another port), else the local key (the port path), stable enough on one hut.
+    if device.serial:
+        return f"{device.model or 'device'}-{device.serial}"
     return device.key
 
 
