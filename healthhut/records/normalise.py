@@ -40,6 +40,7 @@ KIND_BUILDERS: Mapping[ReadingKind, str] = MappingProxyType({
     ReadingKind.SPO2: "healthhut.records.vital_signs:spo2_observations",
     ReadingKind.BODY_TEMPERATURE: "healthhut.records.vital_signs:body_temperature_observations",
     ReadingKind.BODY_WEIGHT: "healthhut.records.vital_signs:body_weight_observations",
+    ReadingKind.OXIMETRY_SERIES: "healthhut.records.sleep.fhir:oximetry_series_observations",
 })
 
 
