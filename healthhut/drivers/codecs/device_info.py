@@ -75,7 +75,7 @@ def decode_battery_level(data: bytes) -> int:
     reader = ByteReader(data, "bas.battery-level")
     level = reader.u8("battery level")
     if level > 100:
-        raise reader.fail(f"battery level {level} is reserved (0-100 allowed)", 0)
+        raise reader.fail("battery level in the reserved range 101-255", 0)
     return level
 
 
