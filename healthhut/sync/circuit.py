@@ -53,6 +53,11 @@ class CircuitBreaker:
             return 0.0
         return max(0.0, self.probe_at - now)
 
+    def probe_skipped(self) -> None:
+        """Nothing was due to probe with: stay open; the next due record becomes the probe."""
+        if self.state is CircuitState.HALF_OPEN:
+            self.state = CircuitState.OPEN
+
     def record_success(self, now: float) -> None:
         if self.state is not CircuitState.CLOSED:
             down_for = now - self.opened_at if self.opened_at is not None else 0.0

@@ -131,7 +131,7 @@ class SyncWorker:
                                         lease=self.settings.lease, worker=self.settings.worker_name)
         if not items:
             if probing:
-                self.circuit.record_success(now.timestamp())  # nothing to probe with: assume up, try later
+                self.circuit.probe_skipped()
             return 0, outcome
         attempts = {item.outbox_id: item.attempts for item in items}
         prepared = [prepare_record(item) for item in items]
@@ -298,10 +298,8 @@ class SyncWorker:
                 await asyncio.wait_for(stop.wait(), timeout=self._idle_delay())
 
     def _idle_delay(self) -> float:
-        wait = self.settings.idle_poll
-        if self.circuit.state is not CircuitState.CLOSED:
-            wait = max(0.05, self.circuit.seconds_until_probe(self._now().timestamp()))
-        return wait
+        until_probe = self.circuit.seconds_until_probe(self._now().timestamp())
+        return until_probe if until_probe > 0 else self.settings.idle_poll
 
 
 def _entries(reply: Any) -> list[tuple[int, str | None, dict[str, Any] | None]]:
