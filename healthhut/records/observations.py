@@ -129,9 +129,11 @@ def _time_quality(reading: Reading) -> tuple[str, str] | None:
         return TIME_UNKNOWN, ("Measurement time uncertain: the device clock was not set, so the time shown is "
                               "when the gateway received the reading.")
     if reading.time_corrected and reading.clock_skew is not None:
+        # clock_skew = gateway clock - device clock: positive means the device clock was behind.
         seconds = int(reading.clock_skew.total_seconds())
-        return TIME_CORRECTED, ("Measurement time corrected: the device clock differed from the gateway clock "
-                                f"by {seconds} s; the time shown is on the gateway clock.")
+        direction = "behind" if seconds > 0 else "ahead of"
+        return TIME_CORRECTED, (f"Measurement time corrected: the device clock was {abs(seconds)} s {direction} "
+                                "the gateway clock; the time shown is on the gateway clock.")
     return None
 
 

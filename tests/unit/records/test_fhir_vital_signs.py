@@ -280,7 +280,7 @@ def test_corrected_time_shifts_effective_but_not_the_identifier() -> None:
     assert corrected.resource["effectiveDateTime"] == "2024-06-23T14:28:10+08:00"
     ext = {e["url"]: e["valueCode"] for e in corrected.resource["extension"] if "valueCode" in e}
     assert ext == {"https://healthhut.example/fhir/StructureDefinition/time-quality": "corrected"}
-    assert "corrected" in corrected.resource["note"][0]["text"]
+    assert "420 s ahead of the gateway clock" in corrected.resource["note"][0]["text"]
     assert not any("valueCode" in e for e in plain.resource["extension"])
 
 
