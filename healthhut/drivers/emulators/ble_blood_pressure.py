@@ -28,6 +28,7 @@ from healthhut.drivers.emulators.ble_common import (
     WRITEABLE,
     DeviceClock,
     DeviceInfo,
+    Misbehaviour,
     RacpServer,
     battery_service,
     current_time_service,
@@ -40,15 +41,9 @@ ERR_FRAME = bytes.fromhex("16ff07ff07ff07e80706170e230aff070000")  # BPM-3: the 
 
 
 @dataclass
-class CuffBehaviour:
-    """Misbehaviour knobs; the defaults are a well-behaved cuff."""
+class CuffBehaviour(Misbehaviour):
+    """Misbehaviour knobs (see Misbehaviour) plus the features the cuff claims."""
 
-    truncate_frames: bool = False         # every measurement/record indication loses its tail
-    malformed_records: frozenset[int] = frozenset()  # sequence numbers whose stored frame is garbage
-    disconnect_after: int | None = None   # drop the link after this many records of a download
-    duplicate_records: bool = False       # every stored record is indicated twice
-    indication_delay: float = 0.0         # seconds before each stored-record indication
-    refuse_cccd: bool = False             # CCCD writes on the measurement characteristics fail
     features: BloodPressureFeatureBits = field(default_factory=lambda: BloodPressureFeatureBits(0x1F))
 
 

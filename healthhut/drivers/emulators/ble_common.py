@@ -26,6 +26,7 @@ from healthhut.drivers.codecs.racp import (
     decode_racp,
     encode_racp,
 )
+from healthhut.drivers.emulators.ble_rig import EmulatedPeripheral
 from healthhut.errors import DecodeError
 
 logger = logging.getLogger(__name__)
@@ -221,3 +222,84 @@ class RacpServer:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+@dataclass
+class Misbehaviour:
+    """Knobs every emulated health device offers; the defaults are a well-behaved device."""
+
+    truncate_frames: bool = False         # every measurement/record indication loses its tail
+    malformed_records: frozenset[int] = frozenset()  # stored records (by sequence) sent as garbage
+    disconnect_after: int | None = None   # drop the link after this many records of a download
+    duplicate_records: bool = False       # every stored record is indicated twice
+    indication_delay: float = 0.0         # seconds before each stored-record indication
+    refuse_cccd: bool = False             # CCCD writes on the measurement characteristics fail
+
+    def frame(self, value: bytes) -> bytes:
+        return value[: max(1, len(value) // 2)] if self.truncate_frames else value
+
+    def descriptors(self) -> list[Descriptor]:
+        return [refusing_cccd()] if self.refuse_cccd else []
+
+
+class HealthPeripheral(EmulatedPeripheral):
+    """An emulated health device: its profile services plus Current Time, Device Information and Battery.
+
+    Frames queued in `pending` are indicated on `pending_characteristic` as soon as a central subscribes,
+    as thermometers and scales push stored measurements right after the CCCD write.
+    """
+
+    default_info = DeviceInfo()
+
+    def __init__(self, address: str, *, clock: DeviceClock | None = None, info: DeviceInfo | None = None,
+                 behaviour: Misbehaviour | None = None, name: str | None = None) -> None:
+        super().__init__(address, name=name)
+        self.clock = clock or DeviceClock()
+        self.info = info or self.default_info
+        self.behaviour = behaviour or Misbehaviour()
+        self.pending: list[bytes] = []
+        self.pending_characteristic: Characteristic[bytes] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def profile_services(self) -> list[Service]:
+        raise NotImplementedError
+
+    def services(self) -> list[Service]:
+        cts, self.current_time = current_time_service(self.clock)
+        services = self.profile_services()
+        if self.pending_characteristic is not None:
+            self.pending_characteristic.on("subscription", self._on_subscription)
+        return [*services, cts, device_information_service(self.info), battery_service(self.info)]
+
+    def _on_subscription(self, _bearer: object, _notify: bool, indicate: bool) -> None:
+        if indicate and self.pending:
+            task = asyncio.get_running_loop().create_task(self._flush_pending())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _flush_pending(self) -> None:
+        assert self.pending_characteristic is not None
+        await asyncio.sleep(0.01)  # after the CCCD write response
+        frames = list(self.pending)
+        if not self.behaviour.duplicate_records:
+            self.pending.clear()  # devices that delete what they uploaded
+        for index, frame in enumerate(frames):
+            if self.behaviour.disconnect_after is not None and index == self.behaviour.disconnect_after:
+                await self.disconnect()
+                return
+            if self.behaviour.indication_delay:
+                await asyncio.sleep(self.behaviour.indication_delay)
+            try:
+                await self.send(self.pending_characteristic, frame)
+            except Exception as exc:  # link dropped mid-flush
+                logger.debug("stored measurement not delivered: %s", type(exc).__name__)
+                return
+
+    async def send(self, characteristic: Characteristic[bytes], frame: bytes, *, indicate: bool = True) -> None:
+        """Indicate (or notify) a frame, truncated when the misbehaviour asks for it."""
+        assert self.device is not None
+        value = self.behaviour.frame(frame)
+        if indicate:
+            await self.device.indicate_subscribers(characteristic, value)
+        else:
+            await self.device.notify_subscribers(characteristic, value)
