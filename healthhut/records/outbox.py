@@ -14,7 +14,7 @@ from enum import StrEnum
 from sqlalchemy import Connection, and_, func, or_, select, update
 from sqlalchemy.orm import aliased
 
-from healthhut.records.tables import DeviceRow, ObservationRow, OutboxRow, PatientRow, from_utc_text
+from healthhut.records.tables import DeviceRow, ObservationRow, OutboxRow, PatientRow
 
 OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
 OBSERVATIONS = ObservationRow.__table__  # type: ignore[attr-defined]
@@ -140,8 +140,8 @@ def counts(conn: Connection) -> dict[OutboxState, int]:
 def oldest_pending_at(conn: Connection) -> datetime | None:
     """When the oldest undelivered (pending or sending) row was queued: the age of the backlog."""
     o = OUTBOX.c
-    first = conn.execute(select(func.min(o.created_at)).where(o.state.in_(_NOT_FINISHED))).scalar()
-    return None if first is None else from_utc_text(first)
+    first: datetime | None = conn.execute(select(func.min(o.created_at)).where(o.state.in_(_NOT_FINISHED))).scalar()
+    return first  # min() keeps the column's type, so this is already an aware datetime
 
 
 def dead_letters(conn: Connection) -> list[DeadLetter]:

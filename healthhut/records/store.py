@@ -1,33 +1,40 @@
 """RecordStore: the only code that touches the database (readings, observations, outbox, audit, state).
 
-Every write is one transaction. `save_reading` is the hot path (every measurement of every device passes
-through it), so it speaks plain SQL on the pooled sqlite3 connection with cached prepared statements and
-stores the normaliser's JSON text untouched; everything else uses SQLAlchemy Core over the SQLModel tables.
+Every write is one transaction. `save_reading`, the hot path, is delegated to records.reading_writer;
+everything else uses SQLAlchemy Core over the SQLModel tables and the query functions of records.queries.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
+if TYPE_CHECKING:
+    from healthhut.records.backup import BackupResult
+
 from healthhut.errors import StoreError
-from healthhut.readings import Reading, TimeSource
+from healthhut.readings import Reading
 from healthhut.records import db, outbox, queries
 from healthhut.records.drafts import ObservationDraft, PatientRef
 from healthhut.records.outbox import DeadLetter, OutboxItem, OutboxState
 from healthhut.records.queries import HeldReading, ObservationView, PatientSummary
-from healthhut.records.reading_json import reading_from_json, reading_to_json
+from healthhut.records.reading_json import reading_from_json
+from healthhut.records.reading_writer import (
+    ReadingWriter,
+    StoreOutcome,
+    StoreResult,
+    dumps,
+    reading_local_key,
+    resource_ref,
+)
 from healthhut.records.tables import (
     AuditRow,
     CheckinRow,
@@ -37,7 +44,6 @@ from healthhut.records.tables import (
     ReadingRow,
     RejectionRow,
     StateRow,
-    utc_text,
 )
 
 __all__ = ["DeadLetter", "HeldReading", "ObservationView", "OutboxItem", "OutboxState", "PatientSummary",
@@ -51,73 +57,13 @@ OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
 PATIENTS = PatientRow.__table__  # type: ignore[attr-defined]
 READINGS = ReadingRow.__table__  # type: ignore[attr-defined]
 
-INGEST_ACTOR = "ingest"
-
-
-class StoreOutcome(StrEnum):
-    STORED = "stored"
-    DUPLICATE = "duplicate"
-    HELD = "held"
-
-
-@dataclass(frozen=True, slots=True)
-class StoreResult:
-    outcome: StoreOutcome
-    reading_id: int | None            # None when the whole reading was a duplicate
-    observation_ids: tuple[int, ...]  # newly stored
-    duplicates: int                   # drafts skipped: their local_key/identifier already existed
-
-
-def reading_local_key(reading: Reading) -> str:
-    """Device key + kind + the device's own time token: unique per measurement before any attribution."""
-    if reading.time_source is TimeSource.DEVICE and reading.measured_at is not None:
-        token = "t" + utc_text(reading.measured_at)
-    elif reading.sequence is not None:
-        token = f"s{reading.sequence}"
-    else:
-        token = "r" + utc_text(reading.received_at)
-    return f"{reading.device.key}|{reading.kind.value}|{token}"
-
-
-def _dumps(resource: dict[str, Any]) -> str:
-    return json.dumps(resource, separators=(",", ":"), ensure_ascii=False)
-
-
-def _ref(resource: dict[str, Any] | None) -> str | None:
-    rid = None if resource is None else resource.get("id")
-    return None if rid is None else str(rid)
-
-
-# --- the hot path's statements (sqlite3 caches them prepared, keyed by text) ---------------------------
-_UPSERT_DEVICE = (
-    "INSERT INTO devices (key, ref, resource_json, first_seen, last_seen) VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT(key) DO UPDATE SET ref = excluded.ref, resource_json = excluded.resource_json, "
-    "last_seen = excluded.last_seen RETURNING id")
-_UPSERT_PATIENT = (
-    "INSERT INTO patients (identifier_system, identifier_value, ref, resource_json, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(identifier_system, identifier_value) DO UPDATE SET "
-    "ref = coalesce(excluded.ref, ref), resource_json = coalesce(excluded.resource_json, resource_json), "
-    "updated_at = excluded.updated_at RETURNING id, resource_json")
-_INSERT_READING = (
-    "INSERT INTO readings (local_key, kind, device_key, patient_id, effective_at, received_at, reading_json, "
-    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(local_key) DO NOTHING RETURNING id")
-_FIND_READING = "SELECT id FROM readings WHERE local_key = ?"
-_INSERT_OBSERVATION = (  # no conflict target: a clash on local_key OR identifier makes it a duplicate
-    "INSERT INTO observations (reading_id, local_key, identifier, code, mdc_code, patient_id, device_key, "
-    "gateway_device_id, effective_at, interpretation, resource_json, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id")
-_INSERT_OUTBOX = (
-    "INSERT INTO outbox (observation_id, state, attempts, next_attempt_at, created_at, updated_at) "
-    "VALUES (?, ?, 0, ?, ?, ?)")
-_INSERT_AUDIT = "INSERT INTO audit (at, actor, action, entity, entity_id, detail) VALUES (?, ?, ?, ?, ?, ?)"
-
-
 class RecordStore:
     """The record store on one SQLite file. Synchronous: asyncio callers use `asyncio.to_thread`."""
 
     def __init__(self, path: Path, engine: Any) -> None:
         self.path = path
         self._engine = engine
+        self._writer = ReadingWriter(engine)
 
     @classmethod
     def open(cls, path: str | Path, *, migrate: bool = True) -> RecordStore:
@@ -137,6 +83,7 @@ class RecordStore:
         return cls(resolved, engine)
 
     def close(self) -> None:
+        self._writer.close()
         self._engine.dispose()
 
     def __enter__(self) -> RecordStore:
@@ -164,76 +111,10 @@ class RecordStore:
                      patient: PatientRef | None, patient_resource: dict[str, Any] | None,
                      device_resource: dict[str, Any], now: datetime,
                      gateway_resource: dict[str, Any] | None = None) -> StoreResult:
-        """Store the reading, its observations and their outbox rows in one transaction (see STORE_API)."""
-        if patient is not None and any(d.identifier is None for d in drafts):
-            raise StoreError("an attributed observation needs its identifier")
-        at = utc_text(now)
-        device_key = reading.device.key
-        reading_row = (reading_local_key(reading), reading.kind.value, device_key, None,
-                       utc_text(reading.effective_at), utc_text(reading.received_at), reading_to_json(reading), at)
-        state = OutboxState.PENDING.value if patient is not None else OutboxState.HELD.value
-        raw = self._engine.raw_connection()
-        try:
-            cur = raw.driver_connection.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                cur.execute(_UPSERT_DEVICE, (device_key, _ref(device_resource), _dumps(device_resource), at, at))
-                cur.fetchall()
-                gateway_id = None
-                if gateway_resource is not None:
-                    cur.execute(_UPSERT_DEVICE, (f"gateway:{_ref(gateway_resource)}", _ref(gateway_resource),
-                                                 _dumps(gateway_resource), at, at))
-                    gateway_id = cur.fetchall()[0][0]
-                patient_id = None
-                if patient is not None:
-                    cur.execute(_UPSERT_PATIENT, (patient.system, patient.value, _ref(patient_resource),
-                                                  None if patient_resource is None else _dumps(patient_resource),
-                                                  at, at))
-                    patient_id, stored_resource = cur.fetchall()[0]
-                    if stored_resource is None:
-                        raise StoreError("no Patient resource is stored for this resident")
-                    reading_row = (*reading_row[:3], patient_id, *reading_row[4:])
-                cur.execute(_INSERT_READING, reading_row)
-                inserted = cur.fetchall()
-                new_reading = bool(inserted)
-                if new_reading:
-                    reading_id = inserted[0][0]
-                else:
-                    cur.execute(_FIND_READING, (reading_row[0],))
-                    reading_id = cur.fetchall()[0][0]
-                observation_ids: list[int] = []
-                for d in drafts:
-                    cur.execute(_INSERT_OBSERVATION, (
-                        reading_id, d.local_key, d.identifier, d.code, d.mdc_code, patient_id, device_key,
-                        gateway_id, utc_text(d.effective_at), d.interpretation, d.json, at, at))
-                    row = cur.fetchall()
-                    if row:
-                        observation_ids.append(row[0][0])
-                        cur.execute(_INSERT_OUTBOX, (row[0][0], state, at, at, at))
-                duplicates = len(drafts) - len(observation_ids)
-                if not observation_ids and (drafts or not new_reading):
-                    cur.execute("ROLLBACK")
-                    log.debug("reading duplicate device=%s drafts=%d", device_key, len(drafts))
-                    return StoreResult(StoreOutcome.DUPLICATE, None, (), duplicates)
-                outcome = StoreOutcome.STORED if patient is not None else StoreOutcome.HELD
-                cur.execute(_INSERT_AUDIT, (at, INGEST_ACTOR, f"reading.{outcome.value}", "reading", reading_id,
-                                            f"observations={len(observation_ids)} duplicates={duplicates}"))
-                cur.execute("COMMIT")
-            except BaseException:
-                if raw.driver_connection.in_transaction:
-                    cur.execute("ROLLBACK")
-                raise
-            finally:
-                cur.close()
-        except StoreError:
-            raise
-        except Exception as exc:  # sqlite3.Error and friends: our error, without the SQL parameters
-            raise StoreError(f"saving a reading failed: {type(exc).__name__}") from exc
-        finally:
-            raw.close()
-        log.debug("reading %d %s observations=%d duplicates=%d", reading_id, outcome.value,
-                  len(observation_ids), duplicates)
-        return StoreResult(outcome, reading_id, tuple(observation_ids), duplicates)
+        """Store the reading, its new observations and one outbox row each (PENDING with a resident, else
+        HELD), the device and patient rows and an audit row, in one transaction; known ones are DUPLICATE."""
+        return self._writer.save(reading, drafts, patient=patient, patient_resource=patient_resource,
+                                 device_resource=device_resource, gateway_resource=gateway_resource, now=now)
 
     def record_rejection(self, *, device_key: str | None, codec: str | None, raw_hex: str | None,
                          reason: str, now: datetime) -> int:
@@ -251,8 +132,8 @@ class RecordStore:
                                   "created_at": now, "updated_at": now}
         changes: dict[str, Any] = {"updated_at": now}
         if resource is not None:
-            values.update(ref=_ref(resource), resource_json=_dumps(resource))
-            changes.update(ref=_ref(resource), resource_json=_dumps(resource))
+            values.update(ref=resource_ref(resource), resource_json=dumps(resource))
+            changes.update(ref=resource_ref(resource), resource_json=dumps(resource))
         stmt = sqlite_insert(PATIENTS).values(**values).on_conflict_do_update(
             index_elements=[p.identifier_system, p.identifier_value], set_=changes).returning(p.id)
         return int(conn.execute(stmt).scalar_one())
@@ -438,8 +319,8 @@ class RecordStore:
                 yield text
             after = page[-1][0]
 
-    def backup(self, dest: str | Path) -> Path:
-        """An online, consistent copy of the database at `dest` (mode 0600); see records.backup."""
+    def backup(self, dest: str | Path) -> BackupResult:
+        """An online, consistent copy of the database at the new file `dest` (mode 0600); see records.backup."""
         from healthhut.records.backup import backup_database
 
         return backup_database(self.path, dest)

@@ -1,0 +1,223 @@
+"""The ingest hot path: one reading, its observations and outbox rows written in one transaction, fast.
+
+Every measurement of every device passes through here, and the budget is a small multiple of what a bare
+durable commit costs. So it keeps one dedicated connection (writers are serialised by SQLite anyway), speaks
+plain SQL whose prepared statements sqlite3 caches, stores the normaliser's JSON text untouched, and skips
+device/patient upserts whose rows it wrote itself a moment ago.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Engine
+
+from healthhut.errors import StoreError
+from healthhut.readings import Reading, TimeSource
+from healthhut.records.drafts import ObservationDraft, PatientRef
+from healthhut.records.outbox import OutboxState
+from healthhut.records.reading_json import reading_to_json
+from healthhut.records.tables import utc_text
+
+log = logging.getLogger(__name__)
+
+INGEST_ACTOR = "ingest"
+DEVICE_SEEN_RESOLUTION = timedelta(minutes=1)  # devices.last_seen is for staff screens: minutes suffice
+CACHE_LIMIT = 4096  # remembered devices/residents; cleared when exceeded (a hut sees far fewer per day)
+
+
+class StoreOutcome(StrEnum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+    HELD = "held"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    outcome: StoreOutcome
+    reading_id: int | None            # None when the whole reading was a duplicate
+    observation_ids: tuple[int, ...]  # newly stored
+    duplicates: int                   # drafts skipped: their local_key/identifier already existed
+
+
+def reading_local_key(reading: Reading) -> str:
+    """Device key + kind + the device's own time token: unique per measurement before any attribution."""
+    if reading.time_source is TimeSource.DEVICE and reading.measured_at is not None:
+        token = "t" + utc_text(reading.measured_at)
+    elif reading.sequence is not None:
+        token = f"s{reading.sequence}"
+    else:
+        token = "r" + utc_text(reading.received_at)
+    return f"{reading.device.key}|{reading.kind.value}|{token}"
+
+
+def dumps(resource: dict[str, Any]) -> str:
+    return json.dumps(resource, separators=(",", ":"), ensure_ascii=False)
+
+
+def resource_ref(resource: dict[str, Any] | None) -> str | None:
+    rid = None if resource is None else resource.get("id")
+    return None if rid is None else str(rid)
+
+
+_UPSERT_DEVICE = (
+    "INSERT INTO devices (key, ref, resource_json, first_seen, last_seen) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT(key) DO UPDATE SET ref = excluded.ref, resource_json = excluded.resource_json, "
+    "last_seen = excluded.last_seen RETURNING id")
+_UPSERT_PATIENT = (
+    "INSERT INTO patients (identifier_system, identifier_value, ref, resource_json, created_at, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(identifier_system, identifier_value) DO UPDATE SET "
+    "ref = coalesce(excluded.ref, ref), resource_json = coalesce(excluded.resource_json, resource_json), "
+    "updated_at = excluded.updated_at RETURNING id, resource_json")
+_INSERT_READING = (
+    "INSERT INTO readings (local_key, kind, device_key, patient_id, effective_at, received_at, reading_json, "
+    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(local_key) DO NOTHING RETURNING id")
+_FIND_READING = "SELECT id FROM readings WHERE local_key = ?"
+_INSERT_OBSERVATION = (  # no conflict target: a clash on local_key OR identifier makes it a duplicate
+    "INSERT INTO observations (reading_id, local_key, identifier, code, mdc_code, patient_id, device_key, "
+    "gateway_device_id, effective_at, interpretation, resource_json, created_at, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id")
+_INSERT_OUTBOX = (
+    "INSERT INTO outbox (observation_id, state, attempts, next_attempt_at, created_at, updated_at) "
+    "VALUES (?, ?, 0, ?, ?, ?)")
+_INSERT_AUDIT = "INSERT INTO audit (at, actor, action, entity, entity_id, detail) VALUES (?, ?, ?, ?, ?, ?)"
+
+
+@dataclass(slots=True)
+class _Remembered:
+    row_id: int
+    resource: dict[str, Any] | None
+    written_at: datetime
+
+
+class ReadingWriter:
+    """Owns the ingest connection of one RecordStore; thread-safe (one reading at a time)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._raw: Any = None
+        self._devices: dict[str, _Remembered] = {}
+        self._patients: dict[tuple[str, str], _Remembered] = {}
+
+    def close(self) -> None:
+        with self._lock:
+            if self._raw is not None:
+                self._raw.close()
+                self._raw = None
+
+    def save(self, reading: Reading, drafts: Sequence[ObservationDraft], *, patient: PatientRef | None,
+             patient_resource: dict[str, Any] | None, device_resource: dict[str, Any],
+             gateway_resource: dict[str, Any] | None, now: datetime) -> StoreResult:
+        if patient is not None and any(d.identifier is None for d in drafts):
+            raise StoreError("an attributed observation needs its identifier")
+        reading_json = reading_to_json(reading)
+        with self._lock:
+            if self._raw is None:
+                self._raw = self._engine.raw_connection()
+            cur = self._raw.driver_connection.cursor()
+            remembered: list[tuple[dict[Any, _Remembered], Any, _Remembered]] = []
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                result = self._write(cur, reading, reading_json, drafts, patient, patient_resource,
+                                     device_resource, gateway_resource, now, remembered)
+                cur.execute("ROLLBACK" if result.outcome is StoreOutcome.DUPLICATE else "COMMIT")
+            except BaseException as exc:
+                self._abandon(cur)
+                if isinstance(exc, StoreError | KeyboardInterrupt | SystemExit):
+                    raise
+                raise StoreError(f"saving a reading failed: {type(exc).__name__}",
+                                 advice="check free disk space and the database file") from exc
+            finally:
+                cur.close()
+            if result.outcome is not StoreOutcome.DUPLICATE:
+                for cache, key, entry in remembered:  # only what is committed may be remembered
+                    if len(cache) >= CACHE_LIMIT:
+                        cache.clear()
+                    cache[key] = entry
+        log.debug("reading %s %s observations=%d duplicates=%d", result.reading_id, result.outcome.value,
+                  len(result.observation_ids), result.duplicates)
+        return result
+
+    def _abandon(self, cur: Any) -> None:
+        try:
+            if self._raw.driver_connection.in_transaction:
+                cur.execute("ROLLBACK")
+        except Exception:  # the connection is broken: drop it, the next reading opens a fresh one
+            log.warning("ingest connection discarded after a failed rollback")
+            self._raw.invalidate()
+            self._raw = None
+
+    def _device_id(self, cur: Any, key: str, resource: dict[str, Any], now: datetime, at: str,
+                   remembered: list[Any]) -> int:
+        known = self._devices.get(key)
+        if known is not None and known.resource == resource and abs(now - known.written_at) < DEVICE_SEEN_RESOLUTION:
+            return known.row_id
+        text = dumps(resource)
+        cur.execute(_UPSERT_DEVICE, (key, resource_ref(resource), text, at, at))
+        row_id = int(cur.fetchall()[0][0])
+        remembered.append((self._devices, key, _Remembered(row_id, json.loads(text), now)))
+        return row_id
+
+    def _patient_id(self, cur: Any, patient: PatientRef, resource: dict[str, Any] | None, now: datetime,
+                    at: str, remembered: list[Any]) -> int:
+        key = (patient.system, patient.value)
+        known = self._patients.get(key)
+        if known is not None and (resource is None or resource == known.resource):
+            return known.row_id
+        text = None if resource is None else dumps(resource)
+        cur.execute(_UPSERT_PATIENT, (patient.system, patient.value, resource_ref(resource), text, at, at))
+        row_id, stored = cur.fetchall()[0]
+        if stored is None:
+            raise StoreError("no Patient resource is stored for this resident")
+        remembered.append((self._patients, key, _Remembered(int(row_id), json.loads(stored), now)))
+        return int(row_id)
+
+    def _write(self, cur: Any, reading: Reading, reading_json: str, drafts: Sequence[ObservationDraft],
+               patient: PatientRef | None, patient_resource: dict[str, Any] | None,
+               device_resource: dict[str, Any], gateway_resource: dict[str, Any] | None, now: datetime,
+               remembered: list[Any]) -> StoreResult:
+        at = utc_text(now)
+        device_key = reading.device.key
+        self._device_id(cur, device_key, device_resource, now, at, remembered)
+        gateway_id = None
+        if gateway_resource is not None:
+            gateway_id = self._device_id(cur, f"gateway:{resource_ref(gateway_resource)}", gateway_resource,
+                                         now, at, remembered)
+        patient_id = None
+        if patient is not None:
+            patient_id = self._patient_id(cur, patient, patient_resource, now, at, remembered)
+        local_key = reading_local_key(reading)
+        cur.execute(_INSERT_READING, (local_key, reading.kind.value, device_key, patient_id,
+                                      utc_text(reading.effective_at), utc_text(reading.received_at),
+                                      reading_json, at))
+        inserted = cur.fetchall()
+        if inserted:
+            reading_id = inserted[0][0]
+        else:  # the reading is known: new observations of it (partial overlap) join the existing row
+            cur.execute(_FIND_READING, (local_key,))
+            reading_id = cur.fetchall()[0][0]
+        state = OutboxState.PENDING.value if patient is not None else OutboxState.HELD.value
+        observation_ids: list[int] = []
+        for d in drafts:
+            cur.execute(_INSERT_OBSERVATION, (
+                reading_id, d.local_key, d.identifier, d.code, d.mdc_code, patient_id, device_key, gateway_id,
+                utc_text(d.effective_at), d.interpretation, d.json, at, at))
+            row = cur.fetchall()
+            if row:
+                observation_ids.append(row[0][0])
+                cur.execute(_INSERT_OUTBOX, (row[0][0], state, at, at, at))
+        duplicates = len(drafts) - len(observation_ids)
+        if not observation_ids and (drafts or not inserted):
+            return StoreResult(StoreOutcome.DUPLICATE, None, (), duplicates)
+        outcome = StoreOutcome.STORED if patient is not None else StoreOutcome.HELD
+        cur.execute(_INSERT_AUDIT, (at, INGEST_ACTOR, f"reading.{outcome.value}", "reading", reading_id,
+                                    f"observations={len(observation_ids)} duplicates={duplicates}"))
+        return StoreResult(outcome, reading_id, tuple(observation_ids), duplicates)
