@@ -9,7 +9,7 @@ time) removes what it already holds; there is no high-water mark to keep.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -25,7 +25,7 @@ from healthhut.drivers.codecs.pulse_oximetry import (
 )
 from healthhut.drivers.codecs.racp import RacpResponseValue, report_all_records
 from healthhut.errors import DecodeError, DeviceError
-from healthhut.readings import Metric, Reading, ReadingKind, SampleSeries, TimeSource, Unit
+from healthhut.readings import DeviceIdentity, Metric, Reading, ReadingKind, SampleSeries, TimeSource, Unit
 
 logger = logging.getLogger(__name__)
 
@@ -39,22 +39,23 @@ def _sample(value: object) -> float | None:
     return float(value) if isinstance(value, Decimal) else None
 
 
-def series_from_samples(samples: list[tuple[datetime, ContinuousMeasurement]], *, start: datetime,
-                        period: timedelta, slots: int, template: Reading) -> Reading:
-    """Bin timed continuous samples into `slots` slots of `period` from `start` (last sample in a slot wins)."""
+def series_from_samples(samples: Sequence[tuple[datetime, float | None, float | None]], *, start: datetime,
+                        period: timedelta, slots: int, device: DeviceIdentity, received_at: datetime) -> Reading:
+    """Bin timed (SpO2, pulse) samples into `slots` slots of `period` from `start`; the last in a slot wins.
+
+    Shared by every live oximeter driver that streams faster than the store should keep (PLX, BerryMed).
+    """
     spo2: list[float | None] = [None] * slots
     pulse: list[float | None] = [None] * slots
-    for at, measurement in samples:
+    for at, spo2_value, pulse_value in samples:
         index = int((at - start) / period)
         if 0 <= index < slots:
-            spo2[index] = _sample(measurement.normal.spo2)
-            pulse[index] = _sample(measurement.normal.pulse_rate)
+            spo2[index], pulse[index] = spo2_value, pulse_value
     return Reading(
-        kind=ReadingKind.OXIMETRY_SERIES, device=template.device, received_at=template.received_at,
-        measured_at=start, time_source=TimeSource.RECEIPT, status=frozenset(),
+        kind=ReadingKind.OXIMETRY_SERIES, device=device, received_at=received_at,
+        measured_at=start, time_source=TimeSource.RECEIPT,
         series={Metric.SPO2: SampleSeries(start, period, Unit.PERCENT, tuple(spo2)),
-                Metric.PULSE_RATE: SampleSeries(start, period, Unit.PER_MINUTE, tuple(pulse))},
-        patient_hint=template.patient_hint)
+                Metric.PULSE_RATE: SampleSeries(start, period, Unit.PER_MINUTE, tuple(pulse))})
 
 
 class BlePulseOximeterDriver(BleHealthDriver):
@@ -113,9 +114,9 @@ class BlePulseOximeterDriver(BleHealthDriver):
 
     def _series(self, samples: list[tuple[datetime, ContinuousMeasurement]], start: datetime,
                 period: timedelta, slots: int) -> Reading:
-        template = Reading(kind=ReadingKind.OXIMETRY_SERIES, device=self.identity, received_at=self.now(),
-                           measured_at=start, time_source=TimeSource.RECEIPT)
-        return series_from_samples(samples, start=start, period=period, slots=slots, template=template)
+        timed = [(at, _sample(m.normal.spo2), _sample(m.normal.pulse_rate)) for at, m in samples]
+        return series_from_samples(timed, start=start, period=period, slots=slots, device=self.identity,
+                                   received_at=self.now())
 
     async def download(self, commit: Commit) -> DownloadResult:
         """All stored spot-checks (PLXS supports no filter); each is committed as it arrives."""
