@@ -25,6 +25,7 @@ CODECS: dict[str, str] = {
     "cts.current-time": "healthhut.drivers.codecs.current_time:CurrentTimeCodec",
     # BLE drivers (issue 3)
     "bls.record": "healthhut.drivers.codecs.bp_record:BloodPressureRecordCodec",
+    "viatom.frame": "healthhut.drivers.codecs.viatom:ViatomFrameCodec",
     # sleep (issue 5): a whole stored overnight file is one frame
     "viatom.file": "healthhut.drivers.codecs.viatom_file:ViatomFileCodec",
 }

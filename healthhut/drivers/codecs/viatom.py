@@ -121,7 +121,7 @@ class ViatomAssembler:
 
     def feed(self, chunk: bytes) -> list[bytes]:
         self._buffer += chunk
-        frames = []
+        frames: list[bytes] = []
         while True:
             index = self._buffer.find(self._start)
             if index < 0:
