@@ -2,46 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import pyedflib
 import pytest
 
 from healthhut.errors import SleepDataError
 from healthhut.records.sleep.analysis import analyse_night
-from healthhut.records.sleep.edf_import import check_header, read_edf
+from healthhut.records.sleep.edf_import import check_header, read_edf, write_edf
 from healthhut.records.sleep.synthetic import NightSpec, PlantedEvent, synthetic_night
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def write_night_edf(path: Path, spec: NightSpec, *, labels: tuple[str, str, str] = ("SpO2", "Pulse", "Flow"),
-                    annotations: list[tuple[float, float, str]] | None = None) -> None:
+                    annotations: list[tuple[float, float | None, str]] | None = None) -> None:
     night = synthetic_night(spec)
-    assert night.spo2 is not None and night.pulse is not None and night.airflow is not None
-    pulse = np.nan_to_num(night.pulse.samples, nan=0.0)     # an HSAT device writes 0 for "no pulse"
-    signals = [night.spo2.samples, pulse, night.airflow.samples]
-    headers = [
-        {"label": labels[0], "dimension": "%", "sample_frequency": 1, "physical_min": 0, "physical_max": 255,
-         "digital_min": 0, "digital_max": 255, "transducer": "finger probe", "prefilter": ""},
-        {"label": labels[1], "dimension": "bpm", "sample_frequency": 1, "physical_min": 0, "physical_max": 255,
-         "digital_min": 0, "digital_max": 255, "transducer": "", "prefilter": ""},
-        {"label": labels[2], "dimension": "", "sample_frequency": int(night.airflow.rate_hz),
-         "physical_min": -3.0, "physical_max": 3.0, "digital_min": -32768, "digital_max": 32767,
-         "transducer": "nasal cannula", "prefilter": ""},
-    ]
-    writer = pyedflib.EdfWriter(str(path), 3, file_type=pyedflib.FILETYPE_EDFPLUS)
-    try:
-        writer.setSignalHeaders(headers)
-        writer.setStartdatetime(datetime(2026, 11, 28, 22, 0, 0))
-        for onset, duration, text in annotations or []:
-            writer.writeAnnotation(onset, duration, text)
-        writer.writeSamples(signals)
-    finally:
-        writer.close()
+    assert night.airflow is not None
+    night = replace(night, airflow=replace(night.airflow, label=labels[2]))
+    write_edf(path, night, annotations=annotations)
+    if labels[:2] != ("SpO2", "Pulse"):      # relabel by hand: the label fields are fixed-width ASCII
+        data = bytearray(path.read_bytes())
+        for i, label in enumerate(labels[:2]):
+            data[256 + 16 * i:256 + 16 * (i + 1)] = label.ljust(16).encode("ascii")
+        path.write_bytes(bytes(data))
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +40,7 @@ def night_spec() -> NightSpec:
 
 def test_round_trip_night_matches_the_in_memory_analysis(tmp_path: Path, night_spec: NightSpec) -> None:
     path = tmp_path / "night.edf"
-    write_night_edf(path, night_spec, annotations=[(1800.0, 70.0, "Obstructive Apnea"), (0.0, -1, "Lights off")])
+    write_night_edf(path, night_spec, annotations=[(1800.0, 70.0, "Obstructive Apnea"), (0.0, None, "Lights off")])
     night = read_edf(path, tz=SHANGHAI)
     assert night.start == datetime(2026, 11, 28, 22, 0, tzinfo=SHANGHAI)
     assert night.start.astimezone(UTC).hour == 14

@@ -124,6 +124,7 @@ def read_edf(path: str | Path, *, tz: tzinfo, channels: Mapping[str, str] | None
             raise SleepDataError(f"no SpO2 or airflow channel found (signals: {', '.join(labels)})",
                                  advice="name the channels with --channel spo2=LABEL")
         start_naive: datetime = reader.getStartdatetime()
+        equipment = str(reader.getEquipment() or "").strip()
         chans: dict[str, Channel] = {}
         for role, index in roles.items():
             rate = float(reader.getSampleFrequency(index))
@@ -145,4 +146,45 @@ def read_edf(path: str | Path, *, tz: tzinfo, channels: Mapping[str, str] | None
                     str(text))
         for onset, duration, text in zip(onsets, durations, texts, strict=True))
     return NightRecording(start=start_naive.replace(tzinfo=tz), spo2=chans.get("spo2"), pulse=chans.get("pulse"),
-                          airflow=chans.get("airflow"), scored_events=events, source="edf")
+                          airflow=chans.get("airflow"), scored_events=events, source="edf",
+                          equipment=equipment if equipment not in ("", "X") else None)
+
+
+def write_edf(path: str | Path, night: NightRecording, *,
+              annotations: list[tuple[float, float | None, str]] | None = None) -> None:
+    """Write a night as EDF+C (SpO2, Pulse, Flow), for fixtures, demos and the device emulators.
+
+    Invalid SpO2/pulse samples (NaN) are written as 0, the value HSAT exports use for "no data".
+    """
+    import pyedflib
+
+    signals: list[np.ndarray] = []
+    headers: list[dict[str, str | int | float | None]] = []
+    for channel, label, dimension, low, high in ((night.spo2, "SpO2", "%", 0, 255),
+                                                  (night.pulse, "Pulse", "bpm", 0, 255)):
+        if channel is not None:
+            signals.append(np.nan_to_num(channel.samples, nan=0.0))
+            headers.append({"label": label, "dimension": dimension, "sample_frequency": channel.rate_hz,
+                            "physical_min": low, "physical_max": high, "digital_min": low, "digital_max": high,
+                            "transducer": "", "prefilter": ""})
+    if night.airflow is not None:
+        flow = np.nan_to_num(night.airflow.samples, nan=0.0)
+        bound = float(np.ceil(max(float(np.abs(flow).max(initial=0.0)), 1e-3) * 105) / 100)  # fits 8 chars
+        signals.append(flow)
+        headers.append({"label": night.airflow.label or "Flow", "dimension": "", "physical_min": -bound,
+                        "physical_max": bound, "digital_min": -32768, "digital_max": 32767,
+                        "sample_frequency": night.airflow.rate_hz, "transducer": "nasal cannula",
+                        "prefilter": ""})
+    if not signals:
+        raise SleepDataError("nothing to write: the night has no channel")
+    writer = pyedflib.EdfWriter(str(path), len(signals), file_type=pyedflib.FILETYPE_EDFPLUS)
+    try:
+        writer.setSignalHeaders(headers)
+        writer.setStartdatetime(night.start.replace(tzinfo=None))
+        if night.equipment:
+            writer.setEquipment(night.equipment)
+        for onset, duration, text in annotations or []:
+            writer.writeAnnotation(onset, -1 if duration is None else duration, text)
+        writer.writeSamples(signals)
+    finally:
+        writer.close()

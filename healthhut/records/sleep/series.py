@@ -63,6 +63,7 @@ class NightRecording:
     sensor_off: BoolArray | None = None
     scored_events: tuple[ScoredEvent, ...] = field(default_factory=tuple)
     source: str = "reading"
+    equipment: str | None = None      # the recorder's own name for itself (EDF+ "equipment"), if any
 
     @property
     def recorded_seconds(self) -> float:
