@@ -106,6 +106,15 @@ class RecordStore:
         except SQLAlchemyError as exc:
             raise StoreError(f"database read failed: {type(exc).__name__}") from exc
 
+    def connection_settings(self) -> dict[str, Any]:
+        """The SQLite settings a connection of this store runs with (for `healthhut diagnose` and tests)."""
+        def read(conn: Connection) -> dict[str, Any]:
+            return {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                    for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")}
+
+        settings: dict[str, Any] = self._read(read)
+        return settings
+
     # --- ingest ----------------------------------------------------------------------------------------
     def save_reading(self, reading: Reading, drafts: Sequence[ObservationDraft], *,
                      patient: PatientRef | None, patient_resource: dict[str, Any] | None,
