@@ -181,6 +181,18 @@ class BleConnection:
         services = self._client.services
         return services is not None and services.get_characteristic(short_uuid(uuid)) is not None
 
+    def service_uuids(self) -> list[str]:
+        services = self._client.services
+        return [s.uuid for s in services] if services is not None else []
+
+    def notifying_uuids(self) -> list[str]:
+        """Every characteristic that notifies or indicates (what `devices sniff` listens to)."""
+        services = self._client.services
+        if services is None:
+            return []
+        return [c.uuid for c in services.characteristics.values()
+                if "notify" in c.properties or "indicate" in c.properties]
+
     def properties(self, uuid: str) -> frozenset[str]:
         char = self._client.services.get_characteristic(short_uuid(uuid))
         return frozenset(char.properties) if char is not None else frozenset()
