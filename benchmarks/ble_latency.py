@@ -1,0 +1,73 @@
+"""BLE end-to-end latency and throughput through bleak over an in-process bumble link.
+
+Latency: emulated cuff starts a Blood Pressure Measurement indication → the BP driver yields the Reading;
+median and p99 over N indications (default 1,000), one at a time. Throughput: the cuff indicates N
+measurements back to back (each indication waits for its ATT confirmation, as on air) and we count how
+many Readings per second the driver yields. Run: .venv/bin/python benchmarks/ble_latency.py [N]
+The link is emulated: this measures the gateway's software path (bleak, backend, driver, codec), not radio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import time
+from datetime import UTC
+from decimal import Decimal
+
+from healthhut.drivers.ble.ble_blood_pressure import BleBloodPressureDriver
+from healthhut.drivers.ble.transport_ble import BleBackend, BleTransport
+from healthhut.drivers.codecs.blood_pressure import BloodPressureMeasurement
+from healthhut.drivers.emulators.ble_blood_pressure import BloodPressureCuff
+from healthhut.drivers.emulators.ble_rig import start_rig
+
+ADDRESS = "C0:BE:00:00:00:01"
+
+
+async def run(n: int) -> None:
+    cuff = BloodPressureCuff(ADDRESS)
+    rig = await start_rig(cuff)
+    connection = await BleTransport(ADDRESS, backend=BleBackend(**rig.backend())).connect()
+    driver = BleBloodPressureDriver(connection, timezone=UTC)
+    await driver.start()
+    readings = driver.live(within=10)
+    value = BloodPressureMeasurement(Decimal(120), Decimal(80), Decimal(93), pulse_rate=Decimal(72))
+    first = asyncio.ensure_future(anext(readings))
+    await asyncio.sleep(0.05)  # subscription in place
+    await cuff.measure(value, store=False)
+    await first
+
+    latencies = []
+    for _ in range(n):
+        started = time.perf_counter()
+        sending = asyncio.ensure_future(cuff.measure(value, store=False))
+        await anext(readings)
+        latencies.append((time.perf_counter() - started) * 1000)
+        await sending
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    print(f"indication → Reading: median {statistics.median(latencies):.3f} ms, p99 {p99:.3f} ms "
+          f"over {n} indications")
+
+    async def send_all() -> None:
+        for _ in range(n):
+            await cuff.measure(value, store=False)
+
+    started = time.perf_counter()
+    sender = asyncio.ensure_future(send_all())
+    for _ in range(n):
+        await anext(readings)
+    elapsed = time.perf_counter() - started
+    await sender
+    print(f"throughput: {n / elapsed:.0f} readings/s sustained by one BP driver ({n} in {elapsed:.2f} s)")
+    await connection.close()
+    await rig.close()
+
+
+def main() -> None:
+    asyncio.run(run(int(sys.argv[1]) if len(sys.argv) > 1 else 1000))
+
+
+if __name__ == "__main__":
+    main()
