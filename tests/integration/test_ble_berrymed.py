@@ -101,3 +101,17 @@ async def test_disconnect_ends_the_stream(rig: BleRig) -> None:
     await oximeter.disconnect()
     with pytest.raises(DeviceError):
         await pending
+
+
+async def test_refused_cccd_then_reconnect(rig: BleRig) -> None:
+    from healthhut.drivers.ble.transport_ble import ADVICE_BONDED
+
+    oximeter = BerryMedOximeter(ADDRESS, behaviour=Misbehaviour(refuse_cccd=True))
+    driver = await connect(rig, oximeter)
+    with pytest.raises(DeviceError) as caught:
+        await anext(driver.live(count=1, within=1))
+    assert caught.value.advice == ADVICE_BONDED
+    await driver.connection.close()
+    connection = await BleTransport(ADDRESS, backend=BleBackend(**rig.backend()), scan_timeout=2).connect()
+    assert connection.is_connected
+    await connection.close()

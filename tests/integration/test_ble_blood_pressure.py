@@ -242,3 +242,14 @@ async def test_absent_device_is_out_of_range_and_backoff_uses_injected_sleep(rig
         await transport.reconnect(attempts=3)
     assert caught.value.advice == ADVICE_OUT_OF_RANGE
     assert delays == [1.0, 5.0]
+
+
+async def test_driver_logs_carry_no_measured_values(rig: BleRig, all_log_lines: list[str]) -> None:
+    cuff = BloodPressureCuff(ADDRESS, records=stored(3),
+                             behaviour=CuffBehaviour(disconnect_after=2, malformed_records=frozenset({1})))
+    driver = await connect(rig, cuff)
+    await driver.download(Store().commit, MemoryWatermarks())
+    ours = [line for line in all_log_lines if " healthhut." in line]
+    assert ours, "the download should have logged its interruption"
+    for value in ("110", "111", "112", "mm[Hg]"):  # field names in decode reasons are fine, values not
+        assert not any(value in line for line in ours), value

@@ -162,3 +162,22 @@ async def test_clock_skew_and_refused_cccd(rig: BleRig) -> None:
 
 async def _collect(readings: AsyncIterator[Reading]) -> list[Reading]:
     return [r async for r in readings]
+
+
+async def test_slow_stored_records_and_reconnect_after_forced_disconnect(rig: BleRig) -> None:
+    oximeter = PulseOximeter(ADDRESS, records=[spot(95, i) for i in range(3)],
+                             behaviour=Misbehaviour(indication_delay=0.05))
+    driver = await connect(rig, oximeter)
+    await oximeter.disconnect()
+    await asyncio.sleep(0.05)
+    assert driver.connection.disconnected.is_set()
+    connection = await BleTransport(ADDRESS, backend=BleBackend(**rig.backend()), scan_timeout=2).connect()
+    again = BlePulseOximeterDriver(connection, timezone=UTC, record_timeout=2)
+    await again.start()
+    committed: list[Reading] = []
+
+    async def commit(reading: Reading) -> None:
+        committed.append(reading)
+
+    result = await again.download(commit)
+    assert result.complete and len(committed) == 3

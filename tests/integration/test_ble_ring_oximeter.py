@@ -36,10 +36,10 @@ async def rig() -> AsyncIterator[BleRig]:
     await rig.close()
 
 
-async def connect(rig: BleRig, ring: RingOximeter | None = None) -> BleRingOximeterDriver:
+async def connect(rig: BleRig, ring: RingOximeter | None = None, address: str = ADDRESS) -> BleRingOximeterDriver:
     if ring is not None:
         await rig.add(ring)
-    connection = await BleTransport(ADDRESS, backend=BleBackend(**rig.backend()), scan_timeout=2).connect()
+    connection = await BleTransport(address, backend=BleBackend(**rig.backend()), scan_timeout=2).connect()
     driver = BleRingOximeterDriver(connection, timezone=UTC, response_timeout=0.5)
     await driver.start()
     return driver
@@ -116,3 +116,21 @@ async def test_truncated_answers_fail_cleanly(rig: BleRig) -> None:
     with pytest.raises(DeviceError):
         await driver.nights()
     assert driver.retried == driver.retries
+
+
+async def test_refused_cccd_is_a_clear_error_and_forced_disconnect_reconnects(rig: BleRig) -> None:
+    from healthhut.drivers.ble.transport_ble import ADVICE_BONDED
+    from healthhut.errors import DeviceError
+
+    ring = RingOximeter(ADDRESS, files=NIGHTS, behaviour=RingBehaviour(refuse_cccd=True))
+    with pytest.raises(DeviceError) as caught:
+        await connect(rig, ring)
+    assert caught.value.advice == ADVICE_BONDED
+    other = "C0:60:00:00:00:02"
+    fresh = RingOximeter(other, files=NIGHTS)
+    driver = await connect(rig, fresh, other)
+    await fresh.disconnect()
+    with pytest.raises(DeviceError):
+        await driver.nights()
+    again = await connect(rig, address=other)
+    assert len(await again.nights()) == 3

@@ -88,3 +88,21 @@ async def test_truncated_frames_are_rejected_not_fatal(rig: BleRig) -> None:
     await thermometer.measure(temperature("36.7"))
     [reading] = await pending
     assert driver.rejected_frames == 1 and reading.values[Metric.BODY_TEMPERATURE].value == Decimal("36.7")
+
+
+async def test_stored_flush_cut_short_delivers_the_rest_next_time(rig: BleRig) -> None:
+    thermometer = Thermometer(ADDRESS, stored=[temperature("36.1", 1), temperature("36.2", 2),
+                                               temperature("36.3", 3)],
+                              behaviour=Misbehaviour(disconnect_after=1, indication_delay=0.02))
+    driver = await connect(rig, thermometer)
+    got: list[Reading] = []
+    with pytest.raises(DeviceError):
+        async for reading in driver.live(count=3, within=2):
+            got.append(reading)
+    assert [r.values[Metric.BODY_TEMPERATURE].value for r in got] == [Decimal("36.1")]
+    thermometer.behaviour.disconnect_after = None
+    connection = await BleTransport(ADDRESS, backend=BleBackend(**rig.backend()), scan_timeout=2).connect()
+    again = BleThermometerDriver(connection, timezone=UTC)
+    await again.start()
+    rest = await collect(again.live(count=2, within=2))
+    assert [r.values[Metric.BODY_TEMPERATURE].value for r in rest] == [Decimal("36.2"), Decimal("36.3")]

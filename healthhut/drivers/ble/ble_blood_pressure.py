@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from datetime import tzinfo
+from collections.abc import Mapping
 
+from healthhut.drivers.ble.base_driver import BleHealthDriver
 from healthhut.drivers.ble.gatt_common import (
     RACP_UUID,
-    Clock,
-    ClockCheck,
     Commit,
     DownloadResult,
     RacpSession,
     WatermarkStore,
-    check_clock,
     racp_outcome,
-    read_battery,
-    read_identity,
     reading_context,
-    utc_now,
 )
-from healthhut.drivers.ble.transport_ble import BleConnection
+from healthhut.drivers.codecs.base import Codec
 from healthhut.drivers.codecs.blood_pressure import (
     BloodPressureFeature,
     BloodPressureMeasurementCodec,
@@ -30,7 +24,6 @@ from healthhut.drivers.codecs.blood_pressure import (
 from healthhut.drivers.codecs.bp_record import BloodPressureRecordCodec
 from healthhut.drivers.codecs.racp import RacpResponseValue, report_all_records, report_records_from
 from healthhut.errors import DecodeError, DeviceError
-from healthhut.readings import DeviceIdentity, Reading, Transport
 
 logger = logging.getLogger(__name__)
 
@@ -41,29 +34,19 @@ FEATURE_UUID = "2a49"
 RECORD_UUID = "2b36"
 
 
-class BleBloodPressureDriver:
-    """One connected cuff. Call `start()` first: it reads identity, battery and clock (and sets the clock)."""
+class BleBloodPressureDriver(BleHealthDriver):
+    """One connected cuff. Call `start()` first: it reads identity, battery and clock (and sets the clock).
+
+    Live: measurement indications become Readings; intermediate cuff pressure is display data and is
+    dropped. Stored: Blood Pressure Records (0x2B36) over RACP, from the device's high-water mark.
+    """
 
     name = "ble.blood-pressure"
     service_uuid = SERVICE_UUID
-
-    def __init__(self, connection: BleConnection, *, timezone: tzinfo, now: Clock = utc_now,
-                 record_timeout: float = 30.0) -> None:
-        self.connection = connection
-        self.timezone = timezone
-        self.now = now
-        self.record_timeout = record_timeout
-        self.identity = DeviceIdentity(transport=Transport.BLE, address=connection.address,
-                                       name=connection.name)
-        self.clock: ClockCheck | None = None
-        self.battery: int | None = None
-        self.rejected_frames = 0
-        self.last_cuff_pressure: Reading | None = None
-
-    async def start(self, *, set_clock: bool = True) -> None:
-        self.identity = await read_identity(self.connection)
-        self.battery = await read_battery(self.connection)
-        self.clock = await check_clock(self.connection, timezone=self.timezone, now=self.now, set_time=set_clock)
+    live_characteristics: Mapping[str, Codec | None] = {
+        MEASUREMENT_UUID: BloodPressureMeasurementCodec(),
+        INTERMEDIATE_CUFF_UUID: None,   # live cuff pressure while inflating: never a Reading
+    }
 
     async def features(self) -> BloodPressureFeature | None:
         if not self.connection.has(FEATURE_UUID):
@@ -72,29 +55,6 @@ class BleBloodPressureDriver:
             return decode_blood_pressure_feature(await self.connection.read(FEATURE_UUID))
         except DecodeError:
             return None
-
-    async def live(self, *, count: int | None = None, within: float | None = None) -> AsyncIterator[Reading]:
-        """Readings from measurement indications as they arrive; cuff-pressure notifications are display only."""
-        uuids = [MEASUREMENT_UUID]
-        if self.connection.has(INTERMEDIATE_CUFF_UUID):
-            uuids.append(INTERMEDIATE_CUFF_UUID)
-        stream = await self.connection.subscribe(*uuids)
-        codec = BloodPressureMeasurementCodec()
-        yielded = 0
-        while count is None or yielded < count:
-            uuid, frame = await stream.next_tagged(within)
-            if uuid == INTERMEDIATE_CUFF_UUID:
-                continue  # live cuff pressure: shown while inflating, never a Reading
-            try:
-                decoded = codec.decode(frame)
-            except DecodeError as exc:
-                self.rejected_frames += 1
-                logger.warning("device %s sent a malformed measurement: %s", self.connection.address, exc.reason)
-                continue
-            context = reading_context(self.identity, self.clock, timezone=self.timezone, now=self.now)
-            for reading in codec.readings(decoded, context):
-                yield reading
-                yielded += 1
 
     async def stored_count(self) -> int:
         control = await self.connection.subscribe(RACP_UUID)

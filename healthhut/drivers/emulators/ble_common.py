@@ -272,7 +272,7 @@ class HealthPeripheral(EmulatedPeripheral):
         return [*services, cts, device_information_service(self.info), battery_service(self.info)]
 
     def _on_subscription(self, _bearer: object, _notify: bool, indicate: bool) -> None:
-        if indicate and self.pending:
+        if indicate and self.pending and not self._tasks:  # one flush at a time (CCCD may be written twice)
             task = asyncio.get_running_loop().create_task(self._flush_pending())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -280,10 +280,7 @@ class HealthPeripheral(EmulatedPeripheral):
     async def _flush_pending(self) -> None:
         assert self.pending_characteristic is not None
         await asyncio.sleep(0.01)  # after the CCCD write response
-        frames = list(self.pending)
-        if not self.behaviour.duplicate_records:
-            self.pending.clear()  # devices that delete what they uploaded
-        for index, frame in enumerate(frames):
+        for index, frame in enumerate(list(self.pending)):
             if self.behaviour.disconnect_after is not None and index == self.behaviour.disconnect_after:
                 await self.disconnect()
                 return
@@ -291,9 +288,11 @@ class HealthPeripheral(EmulatedPeripheral):
                 await asyncio.sleep(self.behaviour.indication_delay)
             try:
                 await self.send(self.pending_characteristic, frame)
-            except Exception as exc:  # link dropped mid-flush
+            except Exception as exc:  # link dropped mid-flush: the frame stays queued for next time
                 logger.debug("stored measurement not delivered: %s", type(exc).__name__)
                 return
+            if not self.behaviour.duplicate_records:
+                self.pending.remove(frame)  # confirmed: devices that delete what they uploaded
 
     async def send(self, characteristic: Characteristic[bytes], frame: bytes, *, indicate: bool = True) -> None:
         """Indicate (or notify) a frame, truncated when the misbehaviour asks for it."""
