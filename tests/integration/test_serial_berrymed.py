@@ -31,7 +31,7 @@ async def take(oximeter: BerrymedOximeter, n: int) -> list[Reading]:
 
 async def test_live_readings_with_finger_out(tmp_path: Path) -> None:
     script = OximeterScript(spo2=95, pulse_rate=200, finger_out=[range(0, 1000)])
-    async with BerrymedBciEmulator(tmp_path / "tty", script=script, rate_hz=400) as device:
+    async with BerrymedBciEmulator(tmp_path / "tty", script=script, rate_hz=400) as device:  # noqa: SIM117 - the inner context needs device.path
         async with BerrymedOximeter(device.path, context(tmp_path / "tty"), options=OPTIONS) as oximeter:
             readings = await take(oximeter, 20)
             device.script.finger_out = []

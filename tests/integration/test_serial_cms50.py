@@ -69,7 +69,7 @@ def ingest_twice(db: Path, reading: Reading) -> tuple[IngestStatus, IngestStatus
 
 async def test_v7_live_readings_with_finger_out(tmp_path: Path) -> None:
     script = OximeterScript(spo2=96, pulse_rate=64, finger_out=[range(30, 50)])
-    async with Cms50V7Emulator(tmp_path / "tty", script=script, rate_hz=200) as device:
+    async with Cms50V7Emulator(tmp_path / "tty", script=script, rate_hz=200) as device:  # noqa: SIM117 - the inner context needs device.path
         async with Cms50Oximeter(device.path, context(tmp_path / "tty"), generation=Cms50Generation.V7,
                                  options=FAST) as oximeter:
             readings = await take(oximeter, 80)
@@ -90,7 +90,7 @@ async def test_v7_live_readings_with_finger_out(tmp_path: Path) -> None:
 
 async def test_v7_live_is_reduced_to_one_reading_per_interval(tmp_path: Path) -> None:
     options = OximeterOptions(live_interval=0.1, watchdog=2.0)
-    async with Cms50V7Emulator(tmp_path / "tty", rate_hz=200) as device:
+    async with Cms50V7Emulator(tmp_path / "tty", rate_hz=200) as device:  # noqa: SIM117 - the inner context needs device.path
         async with Cms50Oximeter(device.path, context(tmp_path / "tty"), generation=Cms50Generation.V7,
                                  options=options) as oximeter:
             readings = await take(oximeter, 5)
@@ -100,7 +100,7 @@ async def test_v7_live_is_reduced_to_one_reading_per_interval(tmp_path: Path) ->
 
 async def test_v7_keep_alive_keeps_the_stream_going(tmp_path: Path) -> None:
     options = OximeterOptions(live_interval=0, keepalive_every=0.1, watchdog=2.0)
-    async with Cms50V7Emulator(tmp_path / "tty", rate_hz=200, keepalive_timeout=0.4) as device:
+    async with Cms50V7Emulator(tmp_path / "tty", rate_hz=200, keepalive_timeout=0.4) as device:  # noqa: SIM117 - the inner context needs device.path
         async with Cms50Oximeter(device.path, context(tmp_path / "tty"), generation=Cms50Generation.V7,
                                  options=options) as oximeter:
             readings = await take(oximeter, 240)    # 1.2 s at 200/s: three keep-alive windows
@@ -112,7 +112,7 @@ async def test_v7_keep_alive_keeps_the_stream_going(tmp_path: Path) -> None:
 async def test_v7_without_keep_alive_goes_silent_and_the_watchdog_restarts_it(tmp_path: Path) -> None:
     options = OximeterOptions(live_interval=0, keepalive_every=60, watchdog=0.3,
                               backoff=FAST.backoff)
-    async with Cms50V7Emulator(tmp_path / "tty", rate_hz=200, keepalive_timeout=0.2) as device:
+    async with Cms50V7Emulator(tmp_path / "tty", rate_hz=200, keepalive_timeout=0.2) as device:  # noqa: SIM117 - the inner context needs device.path
         async with Cms50Oximeter(device.path, context(tmp_path / "tty"), generation=Cms50Generation.V7,
                                  options=options) as oximeter:
             await take(oximeter, 100)    # more than 0.2 s of packets: needs a restart in between
@@ -195,7 +195,7 @@ async def test_legacy_upload_from_a_unit_without_clock_or_length(tmp_path: Path)
     SerialFaults(drop_every=5, split_frames=True),
 ], ids=["garbage", "dropped-bytes"])
 async def test_v7_resyncs_after_garbage_or_dropped_bytes(tmp_path: Path, faults: SerialFaults) -> None:
-    async with Cms50V7Emulator(tmp_path / "tty", faults=faults, rate_hz=300) as device:
+    async with Cms50V7Emulator(tmp_path / "tty", faults=faults, rate_hz=300) as device:  # noqa: SIM117 - the inner context needs device.path
         async with Cms50Oximeter(device.path, context(tmp_path / "tty"), generation=Cms50Generation.V7,
                                  options=FAST) as oximeter:
             readings = await take(oximeter, 150)
@@ -209,7 +209,7 @@ async def test_v7_resyncs_after_garbage_or_dropped_bytes(tmp_path: Path, faults:
 
 async def test_v7_survives_garbage_and_drops_together(tmp_path: Path) -> None:
     faults = SerialFaults(garbage_every=3, garbage_bytes=7, drop_every=7, split_frames=True)
-    async with Cms50V7Emulator(tmp_path / "tty", faults=faults, rate_hz=300) as device:
+    async with Cms50V7Emulator(tmp_path / "tty", faults=faults, rate_hz=300) as device:  # noqa: SIM117 - the inner context needs device.path
         async with Cms50Oximeter(device.path, context(tmp_path / "tty"), generation=Cms50Generation.V7,
                                  options=FAST) as oximeter:
             readings = await take(oximeter, 150)

@@ -53,7 +53,7 @@ def ingest_all(db: Path, readings: list[Reading]) -> list[IngestStatus]:
 
 async def test_measurement_result_with_live_cuff_pressure(tmp_path: Path) -> None:
     pressures: list[pc300.CuffPressure] = []
-    async with Pc300Emulator(tmp_path / "tty") as device:
+    async with Pc300Emulator(tmp_path / "tty") as device:  # noqa: SIM117 - the inner context needs device.path
         async with Pc300BloodPressure(device.path, context(tmp_path / "tty"), options=OPTIONS,
                                       on_cuff_pressure=pressures.append) as cuff:
             reading = await cuff.measure()
@@ -98,7 +98,7 @@ async def test_listening_results_are_stored_once(tmp_path: Path) -> None:
 
 async def test_resync_after_garbage_and_split_frames(tmp_path: Path) -> None:
     faults = SerialFaults(garbage_every=2, garbage_bytes=9, drop_every=7, split_frames=True)
-    async with Pc300Emulator(tmp_path / "tty", faults=faults) as device:
+    async with Pc300Emulator(tmp_path / "tty", faults=faults) as device:  # noqa: SIM117 - the inner context needs device.path
         async with Pc300BloodPressure(device.path, context(tmp_path / "tty"), options=OPTIONS) as cuff:
             reading = await cuff.measure()
             discarded = cuff.discarded
@@ -121,7 +121,7 @@ async def test_unplug_and_reopen_while_listening(tmp_path: Path) -> None:
         first = asyncio.ensure_future(anext(listener))
         await asyncio.sleep(0.2)
         device.press_start()          # unplugged after 3 cuff frames
-        while driver.session is None or driver.session.reopens == 0:
+        while driver.session is None or driver.session.reopens == 0:  # noqa: ASYNC110 - polling driver state
             await asyncio.sleep(0.01)
         device.press_start()          # after the replug the next measurement completes
         reading = await asyncio.wait_for(first, 5)
@@ -132,7 +132,7 @@ async def test_unplug_and_reopen_while_listening(tmp_path: Path) -> None:
 
 
 async def test_no_result_is_a_device_error_and_the_cuff_is_stopped(tmp_path: Path) -> None:
-    async with Pc300Emulator(tmp_path / "tty", rate_hz=5) as device:
+    async with Pc300Emulator(tmp_path / "tty", rate_hz=5) as device:  # noqa: SIM117 - the inner context needs device.path
         async with Pc300BloodPressure(device.path, context(tmp_path / "tty"),
                                       options=Pc300Options(measurement_timeout=0.3)) as cuff:
             with pytest.raises(DeviceError):

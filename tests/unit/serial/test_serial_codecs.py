@@ -163,9 +163,9 @@ def test_pc300_vectors(frame: str, expected: object) -> None:
 
 
 def test_pc300_builders_match_the_reference() -> None:
-    assert pc300.START_MEASUREMENT == H("AA 55 40 02 01 29")
-    assert pc300.STOP_MEASUREMENT == H("AA 55 40 02 02 CB")
-    assert pc300.ASK_DEVICE_NAME == H("AA 55 FF 02 01 CA")
+    assert H("AA 55 40 02 01 29") == pc300.START_MEASUREMENT
+    assert H("AA 55 40 02 02 CB") == pc300.STOP_MEASUREMENT
+    assert H("AA 55 FF 02 01 CA") == pc300.ASK_DEVICE_NAME
     assert pc300.encode_error(6, krk_module=True) == H("AA 55 43 03 02 86 98")
     assert pc300.encode_result(pc300.BpResult(186, 137, 112, 104, True)) == H("AA 55 43 07 01 80 BA 89 70 68 BB")
     cuff = pc300.decode_frame(pc300.encode_cuff_pressure(0x1A5, heartbeat=True))

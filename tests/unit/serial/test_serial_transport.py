@@ -37,7 +37,10 @@ async def test_pty_unplug_is_a_device_error() -> None:
     port = await SerialPort.open(SerialSettings(os.ttyname(slave)))
     try:
         os.write(master, b"\x01\x80")
-        assert await asyncio.wait_for(port.read(), 2) == b"\x01\x80"
+        received = b""
+        while len(received) < 2:
+            received += await asyncio.wait_for(port.read(), 2)
+        assert received == b"\x01\x80"
         os.close(master)
         os.close(slave)
         with pytest.raises(DeviceError) as caught:
