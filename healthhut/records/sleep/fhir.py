@@ -146,10 +146,14 @@ def night_observations(ctx: ObservationContext, analysis: NightAnalysis,
         _drop_profiles(res)
         res.pop("effectiveDateTime")
         res["effectivePeriod"] = period
-        value = Decimal(str(round(summary.value or 0.0, summary.digits)))
+        value = Decimal(repr(float(summary.value or 0.0))).quantize(Decimal(1).scaleb(-summary.digits))
         res["valueQuantity"] = quantity_element(value, summary.unit)
         if summary.note:
             add_note(res, summary.note)
+        if analysis.insufficient:
+            # a short or mostly invalid recording: the numbers are shown, but not as a final result
+            res["status"] = "preliminary"
+            add_note(res, "Insufficient recording: " + analysis.data_quality)
         if summary.key.startswith("odi"):
             res["method"] = {"text": f"{summary.key[-1]} % desaturation rule (reference algorithm §4.4)"}
         res["derivedFrom"] = [derived_from(night_obs.identifier, night_obs.local_key)]

@@ -132,3 +132,15 @@ def test_oximetry_only_night_has_no_ahi_and_says_screening(reading: Any) -> None
     report = diagnostic_report(analyse_night(night_from_reading(oxi)), drafts, PATIENT)
     DiagnosticReport.model_validate(report)
     assert "not a diagnosis" in report["conclusion"] and "presentedForm" not in report
+
+
+def test_short_night_summaries_are_preliminary_and_integers_have_no_fraction() -> None:
+    spec, _, _ = osa_night(1.0, flow_hz=10.0)
+    short = reading_from_night(synthetic_night(spec), DEVICE, datetime(2026, 11, 29, 7, 0, tzinfo=UTC))
+    drafts = observations_for(short, PATIENT, SETTINGS)
+    assert drafts[0].resource["status"] == "final"              # the recording itself is what it is
+    assert {d.resource["status"] for d in drafts[1:]} == {"preliminary"}
+    (nadir,) = by_code(drafts, SLEEP_SYSTEM, "nadir-spo2")
+    assert '"value":' in drafts[0].json and "Insufficient recording" in nadir["note"][-1]["text"]
+    nadir_json = next(d.json for d in drafts if d.resource is nadir)
+    assert '"valueQuantity":{"value":' in nadir_json and '.0,"unit"' not in nadir_json.split("valueQuantity")[1][:40]
