@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter, deque
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from types import TracebackType
 from typing import Any
@@ -22,7 +22,14 @@ from typing import Any
 from healthhut.drivers.codecs import berrymed, cms50_legacy, cms50_v7
 from healthhut.drivers.codecs.base import Codec, Frame
 from healthhut.drivers.codecs.framing import Cms50LegacyFramer, HighByteFramer, IncrementalFramer, SyncBitFramer
-from healthhut.drivers.codecs.oximeter_sample import pulse_or_none, series_reading, spo2_or_none
+from healthhut.drivers.codecs.oximeter_sample import (
+    device_start,
+    pulse_or_none,
+    series_reading,
+    spo2_or_none,
+    start_from_hour_minute,
+    trim_padding,
+)
 from healthhut.drivers.serial_session import DriverContext, SerialSession, Sleep
 from healthhut.drivers.transport_serial import Backoff, PortOpener, SerialSettings, open_serial
 from healthhut.errors import DecodeError, DeviceError
@@ -48,6 +55,7 @@ class OximeterOptions:
     upload_wait: float = 60.0         # legacy: how long staff have to pick "upload" on the unit
     upload_request_every: float = 0.5
     sample_period: timedelta = timedelta(seconds=1)
+    stored_length_per_second: int = 2    # V7 0x08 length units per stored second: OSCAR uses 2, 4 on CMS50I/H [?]
     backoff: Backoff = field(default_factory=Backoff)
 
 
@@ -142,7 +150,10 @@ class LiveOximeter:
                     if due:
                         last_at, last_status = reading.received_at, reading.status
                         yield reading
-            await self._tick(session)
+            try:
+                await self._tick(session)
+            except DeviceError:   # the port just went away: the next read notices and reopens it
+                log.debug("serial port %s: keep-alive not sent", self.url)
 
 
 class Cms50Oximeter(LiveOximeter):
@@ -284,8 +295,9 @@ class Cms50Oximeter(LiveOximeter):
                     spo2.append(None if gap else spo2_or_none(sample.spo2))
                     pulse.append(None if gap else pulse_or_none(sample.pulse_rate))
         await session.write(v7.command(v7.CMD_STOP_STORED))
-        _trim_padding(spo2, pulse, length.length)
-        start = _v7_start(day, clock, self.context)
+        trim_padding(spo2, pulse, length.length // self.options.stored_length_per_second)
+        start = device_start(day.year, day.month, day.day, clock.hour, clock.minute, clock.second,
+                             self.context.timezone)
         log.info("serial port %s: downloaded %d stored samples", self.url, len(spo2))
         return series_reading(spo2=spo2, pulse_rate=pulse, start=start, period=self.options.sample_period,
                               context=self.context.reading_context())
@@ -337,39 +349,10 @@ class Cms50Oximeter(LiveOximeter):
             return None
         received = self.context.reading_context()
         duration = self.options.sample_period * len(records)
-        start = _legacy_start(headers, received.received_at.astimezone(self.context.timezone) - duration)
+        start = start_from_hour_minute(headers, received.received_at.astimezone(self.context.timezone) - duration)
         return series_reading(spo2=[spo2_or_none(r.spo2) for r in records],
                               pulse_rate=[pulse_or_none(r.pulse_rate) for r in records],
                               start=start, period=self.options.sample_period, context=received)
-
-
-def _trim_padding(spo2: list[float | None], pulse: list[float | None], length: int) -> None:
-    """Drop the invalid pairs that pad the last 0x0F packet, when the stored length says they are padding."""
-    expected = length // 2   # OSCAR: stored length / 2 = seconds on most models (/4 on CMS50I/H)
-    while 0 < len(spo2) - expected < 3 and spo2[-1] is None and pulse[-1] is None:
-        spo2.pop()
-        pulse.pop()
-
-
-def _v7_start(day: cms50_v7.V7StoredDate, clock: cms50_v7.V7StoredTime, context: DriverContext) -> datetime | None:
-    try:
-        return datetime(day.year, day.month, day.day, clock.hour, clock.minute, clock.second,
-                        tzinfo=context.timezone)
-    except ValueError:   # year 0 / month 0: the unit's clock was never set
-        return None
-
-
-def _legacy_start(headers: list[tuple[int, int]], estimated_start: datetime) -> datetime | None:
-    """The header start time on the latest day that fits; None for 00:00 (a CMS50D+ has no clock)."""
-    if not headers:
-        return None
-    (hour, minute), _ = Counter(headers).most_common(1)[0]   # tolerate one corrupted trio of three
-    if (hour, minute) == (0, 0) or hour > 23 or minute > 59:
-        return None
-    candidate = datetime.combine(estimated_start.date(), time(hour, minute), tzinfo=estimated_start.tzinfo)
-    if candidate > estimated_start + timedelta(minutes=1):
-        candidate -= timedelta(days=1)
-    return candidate
 
 
 class BerrymedOximeter(LiveOximeter):

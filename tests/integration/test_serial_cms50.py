@@ -236,3 +236,18 @@ async def test_unplug_mid_stream_reopens_with_backoff(tmp_path: Path, all_log_li
     assert device.commands.count(cms50_v7.CMD_START_LIVE) == 2   # live restarted on the new port
     assert any("reopened" in line for line in all_log_lines)
     assert not any("97" in line.split(" ", 2)[-1] for line in all_log_lines)   # no measured values logged
+
+
+async def test_legacy_unplug_and_reopen(tmp_path: Path) -> None:
+    async with Cms50LegacyEmulator(tmp_path / "tty", rate_hz=200,
+                                   faults=SerialFaults(unplug_after_frames=30)) as device:
+
+        async def sleep(delay: float) -> None:
+            if not device.plugged.is_set():
+                await device.replug()
+
+        async with Cms50Oximeter(device.path, context(tmp_path / "tty"),
+                                 generation=Cms50Generation.LEGACY, options=FAST, sleep=sleep) as oximeter:
+            readings = await take(oximeter, 60)
+            assert oximeter.session is not None and oximeter.session.reopens == 1
+    assert {r.values[Metric.SPO2].value for r in readings} == {Decimal(97)}

@@ -139,3 +139,12 @@ async def test_no_result_is_a_device_error_and_the_cuff_is_stopped(tmp_path: Pat
                 await cuff.measure()
             await asyncio.sleep(0.1)
     assert (pc300.TOKEN_BP_CONTROL, pc300.BP_STOP) in device.commands
+
+
+async def test_wrong_baud_rate_gets_no_answer(tmp_path: Path) -> None:
+    async with Pc300Emulator(tmp_path / "tty") as device:
+        options = Pc300Options(baudrate=9600, measurement_timeout=0.5)
+        async with Pc300BloodPressure(device.path, context(tmp_path / "tty"), options=options) as cuff:
+            with pytest.raises(DeviceError):
+                await cuff.measure()
+    assert device.commands == [] and device.bytes_received   # the bytes arrived, garbled for the board

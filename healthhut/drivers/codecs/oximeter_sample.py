@@ -7,9 +7,10 @@ live in one place. Pure: the receive time and site timezone come from the Readin
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, tzinfo
 from decimal import Decimal
 
 from healthhut.drivers.codecs.base import ReadingContext
@@ -142,3 +143,40 @@ def series_reading(
         patient_hint=context.patient_hint,
         series=series,
     )
+
+
+def trim_padding(spo2: list[float | None], pulse: list[float | None], expected: int) -> None:
+    """Drop the invalid pairs that pad the last stored packet (V7 0x0F carries three pairs) beyond `expected`.
+
+    Only up to two trailing invalid pairs are dropped: if `expected` is far off (a model that counts its
+    stored length differently), nothing is dropped rather than real data.
+    """
+    while 0 < len(spo2) - expected < 3 and spo2[-1] is None and pulse[-1] is None:
+        spo2.pop()
+        pulse.pop()
+
+
+def device_start(year: int, month: int, day: int, hour: int, minute: int, second: int,
+                 zone: tzinfo) -> datetime | None:
+    """A recording start from device wall-clock fields in the site zone; None when the clock was never set."""
+    try:
+        return datetime(year, month, day, hour, minute, second, tzinfo=zone)
+    except ValueError:   # year 0 / month 0: the unit's clock was never set
+        return None
+
+
+def start_from_hour_minute(headers: Sequence[tuple[int, int]], estimated_start: datetime) -> datetime | None:
+    """Generation-A upload headers give only hh:mm: put it on the latest day not after the estimated start.
+
+    None for 00:00 (a CMS50D+ has no clock and always sends it) or when no header arrived. The most common
+    of the (normally three) headers wins, so one corrupted trio does not matter.
+    """
+    if not headers:
+        return None
+    (hour, minute), _ = Counter(headers).most_common(1)[0]
+    if (hour, minute) == (0, 0) or hour > 23 or minute > 59:
+        return None
+    candidate = datetime.combine(estimated_start.date(), time(hour, minute), tzinfo=estimated_start.tzinfo)
+    if candidate > estimated_start + timedelta(minutes=1):
+        candidate -= timedelta(days=1)
+    return candidate

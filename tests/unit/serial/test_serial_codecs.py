@@ -208,3 +208,24 @@ def test_registered_codecs_find_every_frame_in_a_hex_stream(name: str, stream: s
     assert len(frames) == count
     for frame in frames:
         codec.decode(frame.data)
+
+
+def test_recording_start_helpers() -> None:
+    from healthhut.drivers.codecs.oximeter_sample import device_start, start_from_hour_minute, trim_padding
+
+    zone = timezone(timedelta(hours=8))
+    assert device_start(2026, 11, 27, 22, 41, 9, zone) == datetime(2026, 11, 27, 22, 41, 9, tzinfo=zone)
+    assert device_start(0, 0, 0, 0, 0, 0, zone) is None
+    estimated = datetime(2026, 11, 28, 6, 0, tzinfo=zone)      # download time minus duration
+    assert start_from_hour_minute([(5, 59)] * 3, estimated) == datetime(2026, 11, 28, 5, 59, tzinfo=zone)
+    assert start_from_hour_minute([(22, 30), (22, 30), (2, 30)], estimated) == datetime(
+        2026, 11, 27, 22, 30, tzinfo=zone)                       # the corrupted trio loses; yesterday evening
+    assert start_from_hour_minute([(0, 0)] * 3, estimated) is None
+    assert start_from_hour_minute([], estimated) is None
+    spo2: list[float | None] = [97.0, None, None]
+    pulse: list[float | None] = [72.0, None, None]
+    trim_padding(spo2, pulse, 1)
+    assert spo2 == [97.0] and pulse == [72.0]
+    far: list[float | None] = [None] * 6
+    trim_padding(far, list(far), 1)     # an expected count far off: keep everything
+    assert len(far) == 6
