@@ -77,7 +77,7 @@ async def test_identity_battery_and_features(rig: BleRig) -> None:
     driver = await connect(rig, BloodPressureCuff(ADDRESS))
     assert driver.identity.model == "EMU-BP1"
     assert driver.identity.serial == "BP0001"   # NUL padding trimmed
-    assert driver.identity.system_id == "001C05FFFEFFE874"
+    assert driver.identity.system_id == "C01000FFFE000001"  # OUI half + FFFE + device half of C0:10:…:01
     assert driver.battery == 87
     features = await driver.features()
     assert features is not None and int(features.supported) == 0x1F
@@ -253,3 +253,17 @@ async def test_driver_logs_carry_no_measured_values(rig: BleRig, all_log_lines: 
     assert ours, "the download should have logged its interruption"
     for value in ("110", "111", "112", "mm[Hg]"):  # field names in decode reasons are fine, values not
         assert not any(value in line for line in ours), value
+
+
+async def test_connect_retries_are_bounded_by_bleak_retry_connector(rig: BleRig) -> None:
+    await rig.add(BloodPressureCuff(ADDRESS))
+    assert rig.central is not None
+    backend = BleBackend(**rig.backend())
+    rig.central.failing_connects = 2
+    connection = await BleTransport(ADDRESS, backend=backend, scan_timeout=2, max_attempts=3).connect()
+    assert connection.is_connected and rig.central.connect_attempts == 3
+    await connection.close()
+    rig.central.failing_connects, rig.central.connect_attempts = 5, 0
+    with pytest.raises(DeviceError):
+        await BleTransport(ADDRESS, backend=backend, scan_timeout=2, max_attempts=2).connect()
+    assert rig.central.connect_attempts == 2

@@ -98,7 +98,7 @@ class BloodPressureCuff(EmulatedPeripheral):
         cts, self.current_time = current_time_service(self.clock)
         bps = Service("1810", [self.measurement, self.cuff, Characteristic("2A49", READ, READABLE, feature),
                                self.record, self.racp_char])
-        return [bps, cts, device_information_service(self.info), battery_service(self.info)]
+        return [bps, cts, device_information_service(self.info, self.address), battery_service(self.info)]
 
     def on_disconnect(self) -> None:
         self.racp.cancel()

@@ -14,7 +14,7 @@ from bumble.device import Connection
 from bumble.gatt import Characteristic, CharacteristicValue, Descriptor, Service
 
 from healthhut.drivers.codecs.current_time import CurrentTime, decode_current_time, encode_current_time
-from healthhut.drivers.codecs.device_info import encode_battery_level, encode_system_id
+from healthhut.drivers.codecs.device_info import encode_battery_level, encode_system_id, system_id_from_address
 from healthhut.drivers.codecs.gatt_time import DeviceTime, ExactTime256
 from healthhut.drivers.codecs.racp import (
     RacpNumberOfRecords,
@@ -84,18 +84,19 @@ class DeviceInfo:
     serial: str = "SN0001"
     firmware: str = "1.0.0"
     hardware: str = "A"
-    system_id: str = "001C05FFFEFFE874"
+    system_id: str | None = None    # default: derived from the Bluetooth address (OUI + FFFE + device half)
     battery: int = 87
 
 
-def device_information_service(info: DeviceInfo) -> Service:
+def device_information_service(info: DeviceInfo, address: str) -> Service:
     def text(uuid: str, value: str) -> Characteristic:
         # Padding with NUL as many real devices do; the driver must trim it.
         return Characteristic(uuid, READ, READABLE, value.encode() + b"\x00")
 
     return Service("180A", [text("2A29", info.manufacturer), text("2A24", info.model), text("2A25", info.serial),
                             text("2A26", info.firmware), text("2A27", info.hardware),
-                            Characteristic("2A23", READ, READABLE, encode_system_id(info.system_id))])
+                            Characteristic("2A23", READ, READABLE, encode_system_id(
+                                info.system_id or system_id_from_address(address)))])
 
 
 def battery_service(info: DeviceInfo) -> Service:
@@ -269,7 +270,7 @@ class HealthPeripheral(EmulatedPeripheral):
         services = self.profile_services()
         if self.pending_characteristic is not None:
             self.pending_characteristic.on("subscription", self._on_subscription)
-        return [*services, cts, device_information_service(self.info), battery_service(self.info)]
+        return [*services, cts, device_information_service(self.info, self.address), battery_service(self.info)]
 
     def _on_subscription(self, _bearer: object, _notify: bool, indicate: bool) -> None:
         if indicate and self.pending and not self._tasks:  # one flush at a time (CCCD may be written twice)

@@ -51,6 +51,8 @@ class BumbleCentral:
     def __init__(self, device: Device) -> None:
         self.device = device
         self.connect_lock = asyncio.Lock()
+        self.failing_connects = 0   # the next N connects drop during set-up, as flaky links do
+        self.connect_attempts = 0
 
 
 class BumbleBleakScanner(BaseBleakScanner):
@@ -158,6 +160,10 @@ class BumbleBleakClient(BaseBleakClient):
     async def connect(self, pair: bool = False, **kwargs: Any) -> None:
         timeout = float(kwargs.get("timeout", self._timeout))
         address = await self._resolve_address(timeout)
+        self._central.connect_attempts += 1
+        if self._central.failing_connects > 0:
+            self._central.failing_connects -= 1
+            raise BleakError("Disconnected during connection set-up")
         device = self._central.device
         async with self._central.connect_lock:
             try:
