@@ -24,8 +24,8 @@ PlotOption = Annotated[Path | None, typer.Option("--plot", help="Write the night
                                                  "(needs the 'plot' extra: matplotlib).")]
 RuleOption = Annotated[str, typer.Option("--rule", help="Hypopnea desaturation rule: 3 (AASM 1A, "
                                          "recommended) or 4 (AASM 1B).")]
-ChannelOption = Annotated[list[str] | None, typer.Option("--channel", help="EDF signal for a role, "
-                                                         "ROLE=LABEL with ROLE spo2, pulse or airflow; repeatable.")]
+ChannelOption = Annotated[list[str] | None, typer.Option(
+    "--channel", help="EDF signal for a role, ROLE=LABEL with ROLE spo2, pulse, airflow or effort; repeatable.")]
 TimezoneOption = Annotated[str | None, typer.Option("--timezone", help="IANA zone the recorder's clock ran in "
                                                     "(default: the site's).")]
 
@@ -56,8 +56,8 @@ def _channels(values: list[str] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for value in values or []:
         role, sep, label = value.partition("=")
-        if not sep or role not in ("spo2", "pulse", "airflow") or not label.strip():
-            raise UsageError("--channel takes ROLE=LABEL with ROLE spo2, pulse or airflow")
+        if not sep or role not in ("spo2", "pulse", "airflow", "effort") or not label.strip():
+            raise UsageError("--channel takes ROLE=LABEL with ROLE spo2, pulse, airflow or effort")
         out[role] = label
     return out
 

@@ -117,3 +117,13 @@ def test_malformed_files_are_clear_errors(tmp_path: Path, content: bytes, messag
 def test_missing_file_is_a_sleep_data_error(tmp_path: Path) -> None:
     with pytest.raises(SleepDataError, match="cannot read"):
         read_edf(tmp_path / "absent.edf", tz=UTC)
+
+
+def test_effort_channel_survives_edf_and_types_apneas(tmp_path: Path) -> None:
+    kinds = ["obstructive", "central", "mixed"] * 2
+    events = tuple(PlantedEvent(300 + 200 * k, 30, 0.03, desat_depth=4, effort=kind) for k, kind in enumerate(kinds))
+    path = tmp_path / "typed.edf"
+    write_edf(path, synthetic_night(NightSpec(hours=0.5, flow_hz=25.0, effort_hz=10.0, events=events)))
+    night = read_edf(path, tz=UTC)
+    assert night.effort is not None and night.effort.label == "Thor" and night.effort.rate_hz == 10.0
+    assert [e.subtype for e in analyse_night(night).events if e.kind == "apnea"] == kinds

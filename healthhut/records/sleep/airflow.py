@@ -44,6 +44,8 @@ class AirflowSettings:
     merge_gap_s: int = 2              # runs separated by < 2 s are one event
     desaturation_lookahead_s: int = 30
     flat_line_s: int = 120            # an exactly constant signal this long is a disconnected sensor
+    effort_present_ratio: float = 0.20   # typing: effort >= 20 % of its own baseline = breathing effort
+    effort_absent_ratio: float = 0.10    # typing: effort <= 10 % = no effort
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,35 @@ def _corrected(starts: np.ndarray, ends: np.ndarray, wa: int, min_s: float) -> l
     return out
 
 
+def effort_ratio(effort: Channel, settings: AirflowSettings) -> FloatArray:
+    """Effort excursion relative to its own 120-s baseline, enveloped exactly like the flow (step 8)."""
+    amp, _ = envelope(effort, settings)
+    base = trailing_percentile(amp, settings.baseline_window_s, settings.baseline_percentile,
+                               settings.min_baseline_valid_s)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(base > 0, amp / base, np.nan)
+
+
+def apnea_subtype(ratio: FloatArray, settings: AirflowSettings) -> str:
+    """Obstructive / central / mixed from the effort ratio over the apnea's (envelope-shortened) run.
+
+    A heuristic (reference §4.5 step 8: "tune on scored data"): obstructive if effort stays >= 20 % of its
+    baseline throughout, central if <= 10 % throughout, mixed if it starts absent and, once back, stays
+    present; anything else (or missing effort data) is unclassified.
+    """
+    if ratio.size == 0 or np.isnan(ratio).any():
+        return "unclassified"
+    present, absent = settings.effort_present_ratio, settings.effort_absent_ratio
+    if ratio.min() >= present:
+        return "obstructive"
+    if ratio.max() <= absent:
+        return "central"
+    back = np.flatnonzero(ratio >= present)
+    if ratio[0] <= absent and back.size and (ratio[back[0]:] >= present).all():
+        return "mixed"
+    return "unclassified"
+
+
 def _desaturation(spo2: FloatArray | None, onset: float, duration: float, lookahead: int,
                   window: int) -> float | None:
     """SpO2 drop: max over the `window` s before onset minus the minimum from onset to end + lookahead."""
@@ -176,7 +207,8 @@ def _desaturation(spo2: FloatArray | None, onset: float, duration: float, lookah
 
 
 def detect_respiratory_events(flow: Channel, spo2: FloatArray | None, rule: HypopneaRule,
-                              settings: AirflowSettings | None = None) -> AirflowResult:
+                              settings: AirflowSettings | None = None, effort: Channel | None = None
+                              ) -> AirflowResult:
     """Steps 1-7: apneas (>= 90 % drop >= 10 s) and hypopneas (>= 30 % drop >= 10 s with the rule's desaturation)."""
     settings = settings or AirflowSettings()
     amp, valid = envelope(flow, settings)
@@ -190,10 +222,15 @@ def detect_respiratory_events(flow: Channel, spo2: FloatArray | None, rule: Hypo
     a_starts, a_ends = merged_runs(apnea_mask, settings.merge_gap_s)
     h_starts, h_ends = merged_runs(hypo_mask, settings.merge_gap_s)
     events: list[RespiratoryEvent] = []
+    effort_r = effort_ratio(effort, settings) if effort is not None else None
     for onset, duration in _corrected(a_starts, a_ends, wa, settings.min_event_s):
         drop = _desaturation(spo2, onset, duration, settings.desaturation_lookahead_s,
                              settings.baseline_window_s)
-        events.append(RespiratoryEvent("apnea", onset, duration, drop))
+        subtype = "unclassified"
+        if effort_r is not None:
+            first = int(onset + wa / 2.0)           # back to the raw run: its interior is free of edge effects
+            subtype = apnea_subtype(effort_r[first:first + int(duration) - wa + 1], settings)
+        events.append(RespiratoryEvent("apnea", onset, duration, drop, subtype))
     # an event that meets apnea criteria anywhere is scored as an apnea, not also as a hypopnea
     in_apnea = np.zeros(len(ratio) + 1, dtype=np.int64)
     np.add.at(in_apnea, a_starts, 1)

@@ -41,6 +41,7 @@ class NightEvent:
     duration_s: float
     spo2_drop: float | None = None
     nadir_spo2: float | None = None
+    subtype: str | None = None        # apneas: obstructive / central / mixed / unclassified
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,7 @@ class NightMetrics:
     severity: Severity | None
     severity_basis: str | None
     hypoxaemia: Severity | None
+    apnea_types: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,30 +109,33 @@ class NightAnalysis:
             "oximetry_valid_hours": r(m.oximetry_valid_hours, 2), "monitoring_hours": r(m.monitoring_hours, 2),
             "pulse_mean": r(m.pulse_mean), "pulse_min": r(m.pulse_min, 0), "pulse_max": r(m.pulse_max, 0),
             "severity": m.severity.value if m.severity else None, "severity_basis": m.severity_basis,
-            "hypoxaemia": m.hypoxaemia.value if m.hypoxaemia else None,
+            "hypoxaemia": m.hypoxaemia.value if m.hypoxaemia else None, "apnea_types": dict(m.apnea_types),
             "rules": self.rules, "data_quality": self.data_quality, "insufficient": self.insufficient,
             "start": self.start.isoformat(), "end": self.end.isoformat(),
             "scored_events": dict(self.scored_event_counts),
             "events": [{"kind": e.kind, "start": e.start.isoformat(), "onset_s": round(e.onset_s, 1),
                         "duration_s": round(e.duration_s, 1), "spo2_drop": r(e.spo2_drop),
-                        "nadir_spo2": r(e.nadir_spo2, 0)} for e in self.events],
+                        "nadir_spo2": r(e.nadir_spo2, 0), "subtype": e.subtype} for e in self.events],
         }
 
 
-def _rules_statement(rule: HypopneaRule, has_flow: bool, basis: str | None) -> str:
+def _rules_statement(rule: HypopneaRule, has_flow: bool, basis: str | None, has_effort: bool = False) -> str:
     oxi = ("Desaturations: fall of >= 3 (ODI3) and >= 4 (ODI4) points from the max of the 120 s before the "
            "event (re-based after each event), lasting >= 10 s, per hour of valid oximetry; T90 = time < 90 %. "
            "The desaturation baseline is not fixed by AASM (reference serial-and-sleep §4.4).")
     if not has_flow:
         return (f"Oximetry screening, not a diagnosis: no airflow channel, so no AHI/REI. {oxi} "
                 f"Severity by {basis} with the AHI bands (<5 normal, 5-<15 mild, 15-<30 moderate, >=30 severe).")
+    typing = ("Apneas typed from the effort channel (obstructive: effort >= 20 % of baseline throughout; central: "
+              "<= 10 % throughout; mixed: absent, then back), a heuristic." if has_effort else
+              "Apneas are not typed (no effort channel).")
     hyp = ("rule 1A (AASM 2012, recommended): >= 3 % desaturation; arousals cannot be scored without EEG"
            if rule is HypopneaRule.AASM_1A_3PCT else
            "rule 1B (AASM 2012, acceptable, the '4 % rule'): >= 4 % desaturation")
     return ("AASM Scoring Manual 2012 (v2.x, unchanged to v3) adult respiratory rules on the airflow channel: "
             f"apnea = >= 90 % drop of flow excursion for >= 10 s; hypopnea = >= 30 % drop for >= 10 s, {hyp}. "
             "Home sleep test without EEG: the index is the REI (events per hour of monitoring time with valid "
-            "flow and oximetry), reported under 'ahi'. Apneas are not typed (no effort channel analysis). "
+            f"flow and oximetry), reported under 'ahi'. {typing} "
             f"{oxi} Severity by {basis} (<5 normal, 5-<15 mild, 15-<30 moderate, >=30 severe).")
 
 
@@ -175,9 +180,11 @@ def analyse_night(night: NightRecording, settings: AnalysisSettings | None = Non
     apneas: list[float] = []
     hypopneas: list[float] = []
     events: list[NightEvent] = []
+    apnea_types: dict[str, int] = {}
     start = night.start
     if night.airflow is not None:
-        flow_result = detect_respiratory_events(night.airflow, f, settings.hypopnea_rule, settings.airflow)
+        flow_result = detect_respiratory_events(night.airflow, f, settings.hypopnea_rule, settings.airflow,
+                                                night.effort)
         monitored = flow_result.valid_flow.copy()
         if f is not None:
             n = min(len(monitored), len(f))
@@ -187,7 +194,9 @@ def analyse_night(night: NightRecording, settings: AnalysisSettings | None = Non
         for e in flow_result.events:
             (apneas if e.kind == "apnea" else hypopneas).append(e.duration_s)
             events.append(NightEvent(e.kind, start + timedelta(seconds=e.onset_s), e.onset_s, e.duration_s,
-                                     e.desaturation))
+                                     e.desaturation, subtype=e.subtype if e.kind == "apnea" else None))
+            if e.kind == "apnea":
+                apnea_types[e.subtype] = apnea_types.get(e.subtype, 0) + 1
         ahi = (len(apneas) + len(hypopneas)) / monitoring_h if monitoring_s > 0 else None
     for d in own_desats:
         events.append(NightEvent("desaturation", start + timedelta(seconds=d.onset), float(d.onset),
@@ -219,14 +228,15 @@ def analyse_night(night: NightRecording, settings: AnalysisSettings | None = Non
         desaturation4_count=len(desat4) if f is not None else None,
         valid_hours=valid_h, recorded_hours=recorded_h, oximetry_valid_hours=oxi_valid_s / 3600.0,
         monitoring_hours=monitoring_h, pulse_mean=p_mean, pulse_min=p_min, pulse_max=p_max,
-        severity=severity_for_index(headline), severity_basis=basis, hypoxaemia=hypoxaemia_grade(nadir))
+        severity=severity_for_index(headline), severity_basis=basis, hypoxaemia=hypoxaemia_grade(nadir),
+        apnea_types=apnea_types)
     label = "monitoring time (flow and oximetry)" if monitoring_h is not None else "oximetry"
     counts: dict[str, int] = {}
     for scored in night.scored_events:
         counts[scored.kind] = counts.get(scored.kind, 0) + 1
     return NightAnalysis(
         start=start, end=start + timedelta(seconds=recorded_s), metrics=metrics, events=tuple(events),
-        rules=_rules_statement(settings.hypopnea_rule, night.airflow is not None, basis),
+        rules=_rules_statement(settings.hypopnea_rule, night.airflow is not None, basis, night.effort is not None),
         data_quality=_quality(valid_h, recorded_h, label, insufficient, settings.min_valid_hours),
         insufficient=insufficient, spo2=f, pulse=pulse, airflow=flow_result,
         desaturations=tuple(own_desats), scored_event_counts=counts)

@@ -24,6 +24,8 @@ SIGNAL_LABELS: dict[str, tuple[str, ...]] = {
     "pulse": ("pulse", "pr", "hr", "pulse rate", "heart rate"),
     "airflow": ("flow", "nasal pressure", "nasalp", "airflow", "thermistor", "resp oro-nasal",
                 "nasal flow", "pflow"),
+    "effort": ("thor", "chest", "abdo", "abdomen", "rip thor", "rip abdom", "thorax", "effort", "thoracic",
+               "abdominal", "rip sum"),
 }
 
 ANNOTATION_KINDS: dict[str, str] = {
@@ -106,7 +108,7 @@ def normalise_annotation(text: str) -> str:
 
 def read_edf(path: str | Path, *, tz: tzinfo, channels: Mapping[str, str] | None = None) -> NightRecording:
     """Read an EDF/EDF+ recording. `tz` is the zone the device clock ran in (EDF times carry no offset);
-    `channels` overrides the label table per role ("spo2", "pulse", "airflow")."""
+    `channels` overrides the label table per role ("spo2", "pulse", "airflow", "effort")."""
     import pyedflib  # heavy C extension: only when a file is actually imported
 
     path = Path(path)
@@ -146,13 +148,13 @@ def read_edf(path: str | Path, *, tz: tzinfo, channels: Mapping[str, str] | None
                     str(text))
         for onset, duration, text in zip(onsets, durations, texts, strict=True))
     return NightRecording(start=start_naive.replace(tzinfo=tz), spo2=chans.get("spo2"), pulse=chans.get("pulse"),
-                          airflow=chans.get("airflow"), scored_events=events, source="edf",
-                          equipment=equipment if equipment not in ("", "X") else None)
+                          airflow=chans.get("airflow"), effort=chans.get("effort"), scored_events=events,
+                          source="edf", equipment=equipment if equipment not in ("", "X") else None)
 
 
 def write_edf(path: str | Path, night: NightRecording, *,
               annotations: list[tuple[float, float | None, str]] | None = None) -> None:
-    """Write a night as EDF+C (SpO2, Pulse, Flow), for fixtures, demos and the device emulators.
+    """Write a night as EDF+C (SpO2, Pulse, Flow, Thor), for fixtures, demos and the device emulators.
 
     Invalid SpO2/pulse samples (NaN) are written as 0, the value HSAT exports use for "no data".
     """
@@ -167,14 +169,15 @@ def write_edf(path: str | Path, night: NightRecording, *,
             headers.append({"label": label, "dimension": dimension, "sample_frequency": channel.rate_hz,
                             "physical_min": low, "physical_max": high, "digital_min": low, "digital_max": high,
                             "transducer": "", "prefilter": ""})
-    if night.airflow is not None:
-        flow = np.nan_to_num(night.airflow.samples, nan=0.0)
-        bound = float(np.ceil(max(float(np.abs(flow).max(initial=0.0)), 1e-3) * 105) / 100)  # fits 8 chars
-        signals.append(flow)
-        headers.append({"label": night.airflow.label or "Flow", "dimension": "", "physical_min": -bound,
+    for wave, default_label in ((night.airflow, "Flow"), (night.effort, "Thor")):
+        if wave is None:
+            continue
+        values = np.nan_to_num(wave.samples, nan=0.0)
+        bound = float(np.ceil(max(float(np.abs(values).max(initial=0.0)), 1e-3) * 105) / 100)  # fits 8 chars
+        signals.append(values)
+        headers.append({"label": wave.label or default_label, "dimension": "", "physical_min": -bound,
                         "physical_max": bound, "digital_min": -32768, "digital_max": 32767,
-                        "sample_frequency": night.airflow.rate_hz, "transducer": "nasal cannula",
-                        "prefilter": ""})
+                        "sample_frequency": wave.rate_hz, "transducer": "", "prefilter": ""})
     if not signals:
         raise SleepDataError("nothing to write: the night has no channel")
     writer = pyedflib.EdfWriter(str(path), len(signals), file_type=pyedflib.FILETYPE_EDFPLUS)

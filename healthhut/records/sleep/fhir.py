@@ -172,6 +172,9 @@ def _conclusion(analysis: NightAnalysis) -> str:
     if m.ahi is not None:
         parts.append(f"REI {m.ahi:.1f}/h ({m.apnea_count} apneas, {m.hypopnea_count} hypopneas; longest apnea "
                      f"{m.longest_apnea_seconds:.0f} s)")
+        typed = {k: v for k, v in m.apnea_types.items() if k != "unclassified"}
+        if typed:
+            parts.append("apnea types: " + ", ".join(f"{v} {k}" for k, v in sorted(typed.items())))
     if m.odi3 is not None:
         parts.append(f"ODI3 {m.odi3:.1f}/h, ODI4 {(m.odi4 or 0):.1f}/h, nadir SpO2 {m.nadir_spo2:.0f} %, "
                      f"mean {m.mean_spo2:.1f} %, T90 {m.t90_minutes:.1f} min")

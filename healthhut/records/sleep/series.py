@@ -60,6 +60,7 @@ class NightRecording:
     spo2: Channel | None
     pulse: Channel | None = None
     airflow: Channel | None = None
+    effort: Channel | None = None      # thoracic or abdominal effort (RIP), for apnea typing only
     sensor_off: BoolArray | None = None
     scored_events: tuple[ScoredEvent, ...] = field(default_factory=tuple)
     source: str = "reading"

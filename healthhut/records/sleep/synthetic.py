@@ -28,6 +28,7 @@ class PlantedEvent:
     flow_fraction: float
     desat_depth: int = 0
     desat_delay_s: int = 15
+    effort: str = "obstructive"     # effort channel during the event: obstructive, central or mixed
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class NightSpec:
     finger_out: tuple[tuple[int, int], ...] = ()   # (onset_s, duration_s): SpO2 sentinel 127, pulse invalid
     spo2_noise: float = 0.3                         # SD of jitter before rounding to whole percent
     flow_noise: float = 0.01
+    effort_hz: float | None = None                  # add a thoracic effort channel at this rate
     seed: int = 7
     start: datetime = field(default_factory=lambda: datetime(2026, 11, 28, 22, 0, tzinfo=UTC))
 
@@ -93,9 +95,28 @@ def synthetic_night(spec: NightSpec) -> NightRecording:
             amplitude[a:b] = ev.flow_fraction
         flow = amplitude * np.sin(2 * np.pi * BREATH_HZ * t) + 0.2 + rng.normal(0.0, spec.flow_noise, n)
         airflow = Channel(flow, spec.flow_hz, Unit.ONE, "Flow")
+    effort = _effort(spec, seconds, rng) if spec.effort_hz else None
     return NightRecording(start=spec.start, spo2=Channel(spo2, 1.0, Unit.PERCENT, "SpO2"),
-                          pulse=Channel(pulse, 1.0, Unit.PER_MINUTE, "Pulse"), airflow=airflow,
+                          pulse=Channel(pulse, 1.0, Unit.PER_MINUTE, "Pulse"), airflow=airflow, effort=effort,
                           source="synthetic")
+
+
+def _effort(spec: NightSpec, seconds: int, rng: np.random.Generator) -> Channel:
+    """Thoracic effort: continues (obstructive), stops (central), or stops for the first half (mixed)."""
+    rate = spec.effort_hz or 10.0
+    n = int(seconds * rate)
+    t = np.arange(n) / rate
+    amplitude = np.ones(n)
+    for ev in spec.events:
+        a, b = int(ev.onset_s * rate), int((ev.onset_s + ev.duration_s) * rate)
+        if ev.effort == "central":
+            amplitude[a:b] = 0.02
+        elif ev.effort == "mixed":
+            amplitude[a:(a + b) // 2] = 0.02
+        else:
+            amplitude[a:b] = 1.3      # obstructive: effort against a closed airway, often larger
+    wave = amplitude * np.sin(2 * np.pi * BREATH_HZ * t + 0.6) + rng.normal(0.0, spec.flow_noise, n)
+    return Channel(wave, rate, Unit.ONE, "Thor")
 
 
 def osa_night(hours: float = 8.0, *, flow_hz: float | None = 25.0, seed: int = 7) -> tuple[NightSpec, int, int]:

@@ -69,3 +69,20 @@ def test_merged_runs_joins_one_second_gaps_only() -> None:
     mask = np.array([1, 1, 0, 1, 1, 0, 0, 1], dtype=bool)
     starts, ends = merged_runs(mask, 2)
     assert starts.tolist() == [0, 7] and ends.tolist() == [5, 8]
+
+
+def test_apneas_are_typed_from_the_effort_channel() -> None:
+    from healthhut.records.sleep.analysis import analyse_night
+    from healthhut.records.sleep.synthetic import NightSpec, PlantedEvent, synthetic_night
+
+    kinds = ["obstructive", "central", "mixed"] * 4
+    events = tuple(PlantedEvent(300 + 200 * k, 30 + 4 * (k % 3), 0.03, desat_depth=4, effort=kind)
+                   for k, kind in enumerate(kinds))
+    night = synthetic_night(NightSpec(hours=1.0, flow_hz=25.0, effort_hz=10.0, events=events))
+    analysis = analyse_night(night)
+    found = [e.subtype for e in analysis.events if e.kind == "apnea"]
+    assert found == kinds
+    assert analysis.metrics.apnea_types == {"obstructive": 4, "central": 4, "mixed": 4}
+    assert "typed from the effort channel" in analysis.rules
+    untyped = analyse_night(synthetic_night(NightSpec(hours=1.0, flow_hz=25.0, events=events)))
+    assert untyped.metrics.apnea_types == {"unclassified": 12} and "not typed" in untyped.rules
