@@ -86,12 +86,16 @@ async def test_identity_battery_and_features(rig: BleRig) -> None:
 async def test_live_measurement_becomes_a_reading_and_cuff_pressure_does_not(rig: BleRig) -> None:
     cuff = BloodPressureCuff(ADDRESS)
     driver = await connect(rig, cuff)
+    shown: list[bytes] = []
+    driver.on_display = lambda uuid, frame: shown.append(frame)
     readings = driver.live(count=1, within=2)
     first = asyncio.ensure_future(anext(readings))
     await asyncio.sleep(0.05)
     await cuff.inflate([40, 80, 120, 160])
     await cuff.measure(measurement(128))
     reading = await first
+    assert shown[0] == bytes.fromhex("002800ff07ff07")   # cuff at 40 mmHg, diastolic/MAP slots NaN
+    assert len(shown) == 4
     assert reading.values[Metric.SYSTOLIC].value == Decimal(128)
     assert reading.values[Metric.PULSE_RATE].value == Decimal(72)
     assert reading.time_source is TimeSource.DEVICE

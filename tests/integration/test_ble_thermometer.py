@@ -50,19 +50,23 @@ async def collect(readings: AsyncIterator[Reading]) -> list[Reading]:
 
 async def test_stored_measurements_arrive_on_subscribe_then_live(rig: BleRig) -> None:
     thermometer = Thermometer(ADDRESS, stored=[temperature("36.8", 1), temperature("37.25", 2)])
+    untyped = TemperatureMeasurement(Decimal("38.1"))
     driver = await connect(rig, thermometer)
     assert driver.identity.model == "EMU-TH1"
     pending = asyncio.ensure_future(collect(driver.live(count=4, within=2)))
     await asyncio.sleep(0.1)
     await thermometer.warm_up([temperature("35.0")])   # intermediate: display only
-    await thermometer.measure(temperature("38.1", 5))
+    await thermometer.measure(untyped)
     await thermometer.measure(None)
     readings = await pending
     values = [r.values[Metric.BODY_TEMPERATURE] for r in readings]
     assert [v.value for v in values[:3]] == [Decimal("36.8"), Decimal("37.25"), Decimal("38.1")]
     assert values[0].unit is Unit.CELSIUS and readings[0].body_site is not None
     assert values[3].absent is AbsentReason.NOT_REPRESENTABLE
+    # TEMP-3 names the armpit itself; a measurement without a type takes the 0x2A1D type (ear).
+    assert readings[3].body_site != readings[0].body_site
     assert readings[0].time_source is TimeSource.DEVICE
+    assert readings[2].body_site == readings[0].body_site is not None   # from 0x2A1D
 
 
 async def test_clock_skew_set_and_forced_disconnect(rig: BleRig) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import tzinfo
 
 from healthhut.drivers.ble.gatt_common import (
@@ -45,6 +45,8 @@ class BleHealthDriver:
         self.clock: ClockCheck | None = None
         self.battery: int | None = None
         self.rejected_frames = 0
+        # Display-only values (live cuff pressure, intermediate temperature) go here, if anyone shows them.
+        self.on_display: Callable[[str, bytes], None] | None = None
 
     async def start(self, *, set_clock: bool = True) -> None:
         self.identity = await read_identity(self.connection)
@@ -72,7 +74,9 @@ class BleHealthDriver:
             uuid, frame = await stream.next_tagged(within)
             codec = self.live_characteristics.get(uuid)
             if codec is None:
-                continue  # display-only value
+                if self.on_display is not None:
+                    self.on_display(uuid, frame)
+                continue  # display-only value: never a Reading
             for reading in self.decode_readings(codec, frame):
                 yield reading
                 yielded += 1

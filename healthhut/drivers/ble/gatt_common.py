@@ -66,20 +66,35 @@ class MemoryWatermarks:
         self.marks[device_key] = sequence
 
 
+async def optional_read(connection: BleConnection, uuid: str) -> bytes | None:
+    """A read that may fail without ending the session (a refused DIS read); a dropped link still raises."""
+    if not connection.has(uuid):
+        return None
+    try:
+        return await connection.read(uuid)
+    except DeviceError as exc:
+        if connection.disconnected.is_set():
+            raise
+        logger.warning("device %s refused to read %s: %s", connection.address, uuid, exc.message)
+        return None
+
+
 async def read_identity(connection: BleConnection) -> DeviceIdentity:
-    """DIS strings and System ID; absent or undecodable characteristics are left empty, not fatal."""
+    """DIS strings and System ID; absent, refused or undecodable characteristics are left empty, not fatal."""
     values: dict[str, str | None] = {}
     for name, uuid in _DIS.items():
         values[name] = None
-        if connection.has(uuid):
+        raw = await optional_read(connection, uuid)
+        if raw is not None:
             try:
-                values[name] = decode_dis_string(await connection.read(uuid)) or None
+                values[name] = decode_dis_string(raw) or None
             except DecodeError:
                 logger.warning("device %s sent an undecodable %s", connection.address, name)
     system_id = None
-    if connection.has("2a23"):
+    raw_id = await optional_read(connection, "2a23")
+    if raw_id is not None:
         try:
-            system_id = decode_system_id(await connection.read("2a23"))
+            system_id = decode_system_id(raw_id)
         except DecodeError:
             logger.warning("device %s sent an undecodable system id", connection.address)
     return DeviceIdentity(transport=Transport.BLE, address=connection.address, name=connection.name,
@@ -87,10 +102,11 @@ async def read_identity(connection: BleConnection) -> DeviceIdentity:
 
 
 async def read_battery(connection: BleConnection) -> int | None:
-    if not connection.has(BATTERY_UUID):
+    raw = await optional_read(connection, BATTERY_UUID)
+    if raw is None:
         return None
     try:
-        return decode_battery_level(await connection.read(BATTERY_UUID))
+        return decode_battery_level(raw)
     except DecodeError:
         return None
 
@@ -113,8 +129,9 @@ async def check_clock(connection: BleConnection, *, timezone: tzinfo, now: Clock
         return ClockCheck(None, None, present=False, writable=False)
     writable = "write" in connection.properties(CURRENT_TIME_UUID)
     gateway_now = now()
+    raw = await optional_read(connection, CURRENT_TIME_UUID)
     try:
-        wall = decode_current_time(await connection.read(CURRENT_TIME_UUID)).wall_time
+        wall = decode_current_time(raw).wall_time if raw is not None else None
     except DecodeError:
         logger.warning("device %s sent an undecodable current time", connection.address)
         wall = None
