@@ -35,9 +35,14 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def setup_logging(*, debug: bool = False) -> None:
-    """Configure the root logger once: journal-friendly when under systemd, plain on a terminal."""
+def setup_logging(*, debug: bool = False, service: bool = False) -> None:
+    """Configure the root logger once: journal-friendly when under systemd, plain on a terminal.
+
+    Interactive commands show warnings only (their output is the answer); services log INFO to the journal.
+    """
     root = logging.getLogger()
+    level = logging.DEBUG if debug else (logging.INFO if service else logging.WARNING)
+    logging.getLogger("healthhut").setLevel(level)
     if any(isinstance(f, RedactingFilter) for h in root.handlers for f in h.filters):
         return
     handler = logging.StreamHandler(sys.stderr)
@@ -48,4 +53,3 @@ def setup_logging(*, debug: bool = False) -> None:
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
-    logging.getLogger("healthhut").setLevel(logging.DEBUG if debug else logging.INFO)

@@ -13,5 +13,7 @@ app = typer.Typer(no_args_is_help=True)
 def run_sync_command(ctx: typer.Context) -> None:
     """Run the sync service: deliver the outbox to the district FHIR server until stopped."""
     from healthhut.cli.sync import run_sync
+    from healthhut.log import setup_logging
 
+    setup_logging(debug=state(ctx).debug, service=True)
     run_sync(state(ctx).config)

@@ -70,7 +70,7 @@ class Ingestor:
         result = self._store.save_reading(
             reading, drafts, patient=patient,
             patient_resource=patient_resource(patient) if patient else None,
-            device_resource=device_resource(reading.device), now=now)
+            device_resource=device_resource(reading.device, kinds=[reading.kind]), now=now)
         status = {
             StoreOutcome.STORED: IngestStatus.STORED,
             StoreOutcome.HELD: IngestStatus.HELD,

@@ -171,7 +171,9 @@ class ByteReader:
     def _take(self, size: int, what: str) -> bytes:
         end = self.offset + size
         if end > len(self._data):
-            raise DecodeError(f"frame ends before {what} ({size} bytes needed, {len(self._data)} in frame)",
+            remaining = len(self._data) - self.offset
+            raise DecodeError(f"frame ends before {what} ({size} bytes needed, {remaining} left of "
+                              f"{len(self._data)})",
                               offset=self.offset, codec=self._codec)
         chunk = self._data[self.offset:end]
         self.offset = end

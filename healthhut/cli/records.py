@@ -1,0 +1,210 @@
+"""`healthhut records`: the clinician's first view of what the hut holds: residents, timelines, flags, exports."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from healthhut.cli.common import console, open_store, parse_patient, print_json
+
+if TYPE_CHECKING:
+    from healthhut.records.drafts import PatientRef
+    from healthhut.records.queries import ObservationView
+    from healthhut.records.store import RecordStore
+
+app = typer.Typer(no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+SinceOption = Annotated[datetime | None, typer.Option("--since", help="Only from this time on (ISO-8601).",
+                                                      formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S",
+                                                               "%Y-%m-%dT%H:%M:%S%z"])]
+TIME_QUALITY_URL = "https://healthhut.example/fhir/StructureDefinition/time-quality"
+
+
+def _since(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.astimezone()  # a date typed at the desk means the box's local time
+    return value
+
+
+def _quantity_text(element: dict[str, Any]) -> dict[str, Any]:
+    quantity = element.get("valueQuantity")
+    if quantity is not None:
+        return {"value": str(quantity.get("value")), "unit": quantity.get("code") or quantity.get("unit")}
+    if "dataAbsentReason" in element:
+        return {"absent": element["dataAbsentReason"]["coding"][0]["code"]}
+    if "valueSampledData" in element:
+        return {"sampled": element["valueSampledData"].get("dimensions", 1)}
+    return {}
+
+
+def observation_entry(view: ObservationView) -> dict[str, Any]:
+    """A listing row: what, when, the value(s), the flag, where it came from and whether it was delivered."""
+    resource = json.loads(view.json, parse_float=Decimal)
+    values: list[dict[str, Any]] = []
+    main = _quantity_text(resource)
+    if main:
+        values.append({"code": view.code, **main})
+    for component in resource.get("component", []):
+        shown = _quantity_text(component)
+        if shown:
+            values.append({"code": component["code"]["coding"][0]["code"], **shown})
+    quality = next((ext.get("valueCode") for ext in resource.get("extension", [])
+                    if ext.get("url") == TIME_QUALITY_URL), None)
+    display = resource.get("code", {}).get("text") or next(
+        (c.get("display") for c in resource.get("code", {}).get("coding", []) if c.get("display")), view.code)
+    return {
+        "observation_id": view.observation_id,
+        "reading_id": view.reading_id,
+        "code": view.code,
+        "display": display,
+        "effective_at": view.effective_at.isoformat(),
+        "values": values,
+        "interpretation": view.interpretation,
+        "device": view.device_key,
+        "time_quality": quality or "device",
+        "sync": view.outbox_state,
+        "status": resource.get("status"),
+    }
+
+
+def _print_observations(title: str, views: list[ObservationView]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("when", "what", "value", "flag", "time", "device", "sync"):
+        table.add_column(column)
+    for view in views:
+        entry = observation_entry(view)
+        value_text = ", ".join(
+            f"{v['value']} {v['unit']}" if "value" in v else (f"absent ({v['absent']})" if "absent" in v else "series")
+            for v in entry["values"])
+        flag = entry["interpretation"] or ""
+        style = "bold red" if flag in ("HH", "LL") else ("yellow" if flag in ("H", "L") else "")
+        when = datetime.fromisoformat(entry["effective_at"]).strftime("%Y-%m-%d %H:%M")
+        table.add_row(when, str(entry["display"]), value_text,
+                      f"[{style}]{flag}[/]" if style else flag, entry["time_quality"], entry["device"],
+                      entry["sync"] or "")
+    console().print(table)
+
+
+def show_patient(store: RecordStore, patient: PatientRef, *, since: datetime | None, as_json: bool) -> None:
+    from healthhut.errors import UsageError
+
+    summary = store.find_patient(patient.system, patient.value)
+    if summary is None:
+        raise UsageError("no records for that resident in this hut")
+    views = store.patient_timeline(summary.id, since)
+    if as_json:
+        print_json({"patient": {"id": summary.id, "identifier": {"system": summary.identifier_system,
+                                                                  "value": summary.identifier_value}},
+                    "observations": [observation_entry(view) for view in views]})
+    else:
+        _print_observations(f"resident #{summary.id}: {len(views)} observation(s)", views)
+
+
+@app.command("patients")
+def patients_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Residents with records in this hut."""
+    store = open_store(ctx)
+    try:
+        summaries = store.list_patients()
+    finally:
+        store.close()
+    rows = [{"id": s.id, "identifier": {"system": s.identifier_system, "value": s.identifier_value},
+             "observations": s.observation_count,
+             "last_effective_at": s.last_effective_at.isoformat() if s.last_effective_at else None}
+            for s in summaries]
+    if as_json:
+        print_json({"patients": rows})
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} resident(s)")
+    for column in ("#", "identifier", "observations", "last measured"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(str(row["id"]), row["identifier"]["value"], str(row["observations"]),
+                      row["last_effective_at"] or "")
+    console().print(table)
+
+
+@app.command("show")
+def show_command(
+    ctx: typer.Context,
+    patient: Annotated[str, typer.Argument(metavar="PATIENT", help="SYSTEM|VALUE or a bare identifier.")],
+    since: SinceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One resident's timeline: values, units, flags, provenance and whether the time was corrected."""
+    store = open_store(ctx)
+    try:
+        show_patient(store, parse_patient(ctx, patient), since=_since(since), as_json=as_json)
+    finally:
+        store.close()
+
+
+@app.command("flagged")
+def flagged_command(ctx: typer.Context, since: SinceOption = None, as_json: JsonOption = False) -> None:
+    """Observations outside their reference range (H, L, HH, LL), newest first."""
+    store = open_store(ctx)
+    try:
+        views = store.flagged(_since(since))
+    finally:
+        store.close()
+    if as_json:
+        print_json({"observations": [observation_entry(view) for view in views]})
+    else:
+        _print_observations(f"{len(views)} flagged observation(s)", views)
+
+
+@app.command("unassigned")
+def unassigned_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Readings waiting for a resident (held: not sent to the platform until assigned)."""
+    store = open_store(ctx)
+    try:
+        held = store.unassigned()
+    finally:
+        store.close()
+    rows = [{"reading_id": h.reading_id, "kind": h.kind, "device": h.device_key,
+             "effective_at": h.effective_at.isoformat(), "received_at": h.received_at.isoformat(),
+             "observation_ids": list(h.observation_ids)} for h in held]
+    if as_json:
+        print_json({"readings": rows})
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} reading(s) waiting for a resident")
+    for column in ("reading", "kind", "device", "measured", "received"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(str(row["reading_id"]), row["kind"], row["device"], row["effective_at"], row["received_at"])
+    console().print(table)
+
+
+@app.command("export")
+def export_command(
+    ctx: typer.Context,
+    patient: Annotated[str | None, typer.Option("--patient", help="Only this resident.")] = None,
+    since: SinceOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="fhir (a Bundle of type collection) or csv.")] = "fhir",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (created 0600); "
+                                                "default standard output.")] = None,
+) -> None:
+    """Export the selection as a FHIR collection Bundle or as CSV rows."""
+    from healthhut.cli.export import write_export
+    from healthhut.errors import UsageError
+
+    if fmt not in ("fhir", "csv"):
+        raise UsageError("--format is fhir or csv")
+    patient_ref = parse_patient(ctx, patient) if patient else None
+    store = open_store(ctx)
+    try:
+        write_export(store, fmt=fmt, patient=patient_ref, since=_since(since), output=output)
+    finally:
+        store.close()
