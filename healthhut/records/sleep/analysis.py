@@ -191,7 +191,13 @@ def analyse_night(night: NightRecording, settings: AnalysisSettings | None = Non
             monitored = monitored[:n] & ~np.isnan(f[:n])
         monitoring_s = int(monitored.sum())
         monitoring_h = monitoring_s / 3600.0
+        wa = settings.airflow.envelope_window_s
         for e in flow_result.events:
+            inside = int(e.onset_s + wa / 2)        # first second of the raw run: inside the event
+            if not (0 <= inside < len(monitored) and monitored[inside]):
+                # outside monitoring time (flow or oximetry unusable): left out of the count as it is of the
+                # denominator, so the REI stays events per monitored hour
+                continue
             (apneas if e.kind == "apnea" else hypopneas).append(e.duration_s)
             events.append(NightEvent(e.kind, start + timedelta(seconds=e.onset_s), e.onset_s, e.duration_s,
                                      e.desaturation, subtype=e.subtype if e.kind == "apnea" else None))

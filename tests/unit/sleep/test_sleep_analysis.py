@@ -123,3 +123,15 @@ def test_hypoxaemia_grades() -> None:
     assert [hypoxaemia_grade(v) for v in (None, 93, 90, 89, 85, 84, 80, 79)] == [
         None, Severity.NORMAL, Severity.NORMAL, Severity.MILD, Severity.MILD, Severity.MODERATE,
         Severity.MODERATE, Severity.SEVERE]
+
+
+def test_events_during_an_oximetry_gap_are_left_out_with_their_time() -> None:
+    from healthhut.records.sleep.synthetic import PlantedEvent
+
+    events = tuple(PlantedEvent(600 + 300 * k, 30, 0.03, desat_depth=5) for k in range(10))
+    gap = (600 + 300 * 4 - 60, 200)          # finger out across the fifth apnea only
+    analysis = analyse_night(synthetic_night(NightSpec(hours=1.0, flow_hz=10.0, events=events, finger_out=(gap,))))
+    m = analysis.metrics
+    assert m.apnea_count == 9
+    assert m.monitoring_hours is not None and abs(m.monitoring_hours - (3600 - 200) / 3600) < 0.005
+    assert m.ahi == pytest.approx(9 / m.monitoring_hours)
