@@ -16,13 +16,17 @@ import time
 from datetime import UTC
 from decimal import Decimal
 
+from healthhut.drivers.ble.ble_berrymed import NOTIFY_UUID, BleBerryMedDriver
 from healthhut.drivers.ble.ble_blood_pressure import BleBloodPressureDriver
 from healthhut.drivers.ble.transport_ble import BleBackend, BleTransport
+from healthhut.drivers.codecs.berrymed import BciSample, decode_packet
 from healthhut.drivers.codecs.blood_pressure import BloodPressureMeasurement
+from healthhut.drivers.emulators.ble_berrymed import BerryMedOximeter
 from healthhut.drivers.emulators.ble_blood_pressure import BloodPressureCuff
 from healthhut.drivers.emulators.ble_rig import start_rig
 
 ADDRESS = "C0:BE:00:00:00:01"
+BERRYMED = "00:A0:50:BE:00:02"
 
 
 async def run(n: int) -> None:
@@ -61,6 +65,31 @@ async def run(n: int) -> None:
     elapsed = time.perf_counter() - started
     await sender
     print(f"throughput: {n / elapsed:.0f} readings/s sustained by one BP driver ({n} in {elapsed:.2f} s)")
+    await connection.close()
+    await rig.close()
+    await berrymed(n * 10)
+
+
+async def berrymed(packets: int) -> None:
+    """BCI packets (5 bytes, 4 per 20-byte notification) decoded per second by the BerryMed driver."""
+    oximeter = BerryMedOximeter(BERRYMED)
+    rig = await start_rig(oximeter)
+    connection = await BleTransport(BERRYMED, backend=BleBackend(**rig.backend())).connect()
+    driver = BleBerryMedDriver(connection, timezone=UTC)
+    sample = decode_packet(bytes.fromhex("C758094462"))
+    assert isinstance(sample, BciSample)
+    stream = await connection.subscribe(NOTIFY_UUID, maxsize=packets)
+    started = time.perf_counter()
+    sender = asyncio.ensure_future(oximeter.stream([sample] * packets))
+    seen = 0
+    async for _at, _raw, _packet in driver.packets(within=10, stream=stream):
+        seen += 1
+        if seen == packets:
+            break
+    elapsed = time.perf_counter() - started
+    await sender
+    print(f"BerryMed: {packets / elapsed:.0f} BCI packets/s framed and decoded ({packets} in {elapsed:.2f} s;"
+          f" the device sends 100/s)")
     await connection.close()
     await rig.close()
 
