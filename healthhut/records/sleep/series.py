@@ -78,30 +78,27 @@ def samples_to_array(samples: Sequence[float | None]) -> FloatArray:
 
 
 def to_one_hertz(samples: FloatArray, rate_hz: float) -> FloatArray:
-    """Bring a slow (0.25-1 Hz) or fast oximetry channel to exactly 1 Hz.
+    """Bring a slow (e.g. one value per 2 or 4 s) or fast oximetry channel to exactly 1 Hz.
 
-    Slower channels are held (a 4-s Viatom value stands for each of its 4 seconds); faster ones are averaged per
-    second, ignoring NaN, so a second with any valid sample stays valid.
+    Slower channels are held (a 4-s Viatom value stands for each of its 4 seconds); faster ones, whole or
+    fractional rates alike (12.5 Hz), are averaged per second ignoring NaN, so a second with any valid sample
+    stays valid.
     """
     if rate_hz <= 0:
         raise SleepDataError("a channel needs a positive sampling rate")
     if abs(rate_hz - 1.0) < 1e-9:
         return samples
+    seconds = int(len(samples) / rate_hz + 1e-9)
     if rate_hz < 1.0:
-        period = 1.0 / rate_hz
-        if abs(period - round(period)) > 1e-6:
-            raise SleepDataError("a slow oximetry channel must have a whole-second period")
-        return np.repeat(samples, round(period))
-    per_second = rate_hz
-    if abs(per_second - round(per_second)) > 1e-6:
-        raise SleepDataError("an oximetry channel faster than 1 Hz must have a whole number of samples a second")
-    n = round(per_second)
-    whole = len(samples) // n
-    blocks = samples[: whole * n].reshape(whole, n)
-    valid = ~np.isnan(blocks)
-    counts = valid.sum(axis=1)
-    sums = np.where(valid, blocks, 0.0).sum(axis=1)
-    out = np.full(whole, np.nan)
+        return samples[np.floor(np.arange(seconds) * rate_hz + 1e-9).astype(np.int64)]
+    bounds = np.ceil(np.arange(seconds + 1) * rate_hz - 1e-9).astype(np.int64)
+    if seconds == 0:
+        return np.zeros(0)
+    body = samples[: bounds[-1]]
+    valid = ~np.isnan(body)
+    sums = np.add.reduceat(np.where(valid, body, 0.0), bounds[:-1])
+    counts = np.add.reduceat(valid.astype(np.int64), bounds[:-1])
+    out = np.full(seconds, np.nan)
     np.divide(sums, counts, out=out, where=counts > 0)
     return out
 
