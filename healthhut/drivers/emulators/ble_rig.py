@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from bumble import hci
@@ -150,5 +150,3 @@ async def start_rig(*peripherals: EmulatedPeripheral) -> BleRig:
         await rig.add(peripheral)
     return rig
 
-
-OnSubscribe = Callable[[Connection, bool, bool], None]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from bumble.device import Connection
 from bumble.gatt import Characteristic, CharacteristicValue, Service
@@ -129,9 +131,6 @@ class RingOximeter(EmulatedPeripheral):
             await self._send(frame)
 
     def _configure(self, payload: bytes) -> int:
-        import json
-        from datetime import datetime
-
         try:
             document = json.loads(payload.decode())
             wall = datetime.strptime(document["SetTIME"], "%Y-%m-%d,%H:%M:%S")
