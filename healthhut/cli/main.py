@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from healthhut.cli import db, decode, records, replay, run
+from healthhut.cli import db, decode, devices, records, replay, run, sleep, sync
 from healthhut.cli.common import CliState
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: rich.markdown would cost ~150 ms of start-up
 )
 
 
@@ -42,25 +43,10 @@ app.command("replay")(replay.replay_command)
 app.command("demo")(replay.demo_command)
 app.add_typer(records.app, name="records", help="Clinician views: patients, timelines, flags, exports.")
 app.add_typer(db.app, name="db", help="The local database: migrate, check, back up.")
-app.add_typer(run.app, name="run", help="Run a long-lived service (gateway or sync).")
-
-
-def _mount_optional() -> None:
-    """Command groups that live in their own modules (devices, sleep, sync)."""
-    import importlib  # TEMPORARY during parallel development: made strict at integration
-
-    groups = {"devices": "Find, probe, read and sniff devices (BLE and serial).",
-              "sleep": "Sleep screening: analyse and import overnight recordings.",
-              "sync": "Delivery to the district platform: status, push, dead letters."}
-    for name, text in groups.items():
-        try:
-            module = importlib.import_module(f"healthhut.cli.{name}")
-        except ModuleNotFoundError:
-            continue
-        app.add_typer(module.app, name=name, help=text)
-
-
-_mount_optional()
+app.add_typer(run.app, name="run", help="Run a long-lived service (the sync service).")
+app.add_typer(devices.app, name="devices", help="Find, probe, read and sniff devices (Bluetooth and serial).")
+app.add_typer(sleep.app, name="sleep", help="Sleep screening: analyse and import overnight recordings.")
+app.add_typer(sync.app, name="sync", help="Delivery to the district platform: status, push, dead letters.")
 
 
 def main(argv: list[str] | None = None) -> None:
