@@ -37,7 +37,10 @@ from healthhut.records.sleep.series import FloatArray, night_from_reading
 SLEEP_SYSTEM = f"{codes.PROJECT_BASE}/CodeSystem/sleep"
 DIAGNOSTIC_SERVICE = "http://terminology.hl7.org/CodeSystem/v2-0074"
 
-NIGHT = codes.Code(SLEEP_SYSTEM, "oximetry-night", "Overnight oximetry / home sleep test recording")
+NIGHT = codes.Code(SLEEP_SYSTEM, "oximetry-recording", "Continuous oximetry recording (SpO2 and pulse)")
+# Live oximeters deliver one OXIMETRY_SERIES Reading per minute: screening indices over minutes mean nothing, so
+# recordings shorter than this get the sampled-data Observation only.
+MIN_SUMMARY_SECONDS = 3600
 AHI_LOINC = codes.Code(codes.LOINC, "69990-0", "Apnea hypopnea index 24 hour")
 APNEA_INDEX_LOINC = codes.Code(codes.LOINC, "90562-0", "Apnea index")
 HYPOPNEA_INDEX_LOINC = codes.Code(codes.LOINC, "90561-2", "Hypopnea index")
@@ -122,7 +125,10 @@ def _period(ctx: ObservationContext, analysis: NightAnalysis) -> dict[str, str]:
 
 def night_observations(ctx: ObservationContext, analysis: NightAnalysis,
                        rule: HypopneaRule = HypopneaRule.AASM_1A_3PCT) -> list[PendingObservation]:
-    """The night Observation (SampledData) first, then one summary Observation per metric, derivedFrom it."""
+    """The night Observation (SampledData) first, then one summary Observation per metric, derivedFrom it.
+
+    Recordings shorter than MIN_SUMMARY_SECONDS (live one-minute windows) give the first one only.
+    """
     night = night_from_reading(ctx.reading)
     resource, key, identifier = base_observation(ctx, NIGHT.concept(), NIGHT.code, [], vital_signs=False)
     _drop_profiles(resource)
@@ -141,6 +147,8 @@ def night_observations(ctx: ObservationContext, analysis: NightAnalysis,
     add_note(resource, analysis.data_quality)
     night_obs = PendingObservation(resource, key, identifier, NIGHT.code, None, None)
     out = [night_obs]
+    if (analysis.end - analysis.start).total_seconds() < MIN_SUMMARY_SECONDS:
+        return out
     for summary in _summaries(analysis, rule):
         res, k, ident = base_observation(ctx, summary.concept, summary.key, [], vital_signs=False)
         _drop_profiles(res)

@@ -52,8 +52,8 @@ def test_every_resource_validates_and_round_trips(drafts: list[ObservationDraft]
 
 def test_night_observation_carries_sampled_spo2_and_pulse(drafts: list[ObservationDraft], reading: Any) -> None:
     night = drafts[0].resource
-    assert night["code"]["coding"][0] == {"system": SLEEP_SYSTEM, "code": "oximetry-night",
-                                          "display": "Overnight oximetry / home sleep test recording"}
+    assert night["code"]["coding"][0] == {"system": SLEEP_SYSTEM, "code": "oximetry-recording",
+                                          "display": "Continuous oximetry recording (SpO2 and pulse)"}
     spo2, pulse = night["component"]
     assert [c["code"] for c in spo2["code"]["coding"]] == ["2708-6", "59408-5", "150456"]
     assert [c["code"] for c in pulse["code"]["coding"]] == ["8867-4", "149530"]
@@ -144,3 +144,21 @@ def test_short_night_summaries_are_preliminary_and_integers_have_no_fraction() -
     assert '"value":' in drafts[0].json and "Insufficient recording" in nadir["note"][-1]["text"]
     nadir_json = next(d.json for d in drafts if d.resource is nadir)
     assert '"valueQuantity":{"value":' in nadir_json and '.0,"unit"' not in nadir_json.split("valueQuantity")[1][:40]
+
+
+def test_one_minute_live_window_gives_the_sampled_data_observation_only() -> None:
+    from datetime import timedelta
+
+    from healthhut.readings import Metric, Reading, SampleSeries, TimeSource, Unit
+
+    start = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+    window = Reading(kind=ReadingKind.OXIMETRY_SERIES, device=DEVICE, received_at=start + timedelta(minutes=1),
+                     measured_at=start, time_source=TimeSource.RECEIPT,
+                     series={Metric.SPO2: SampleSeries(start, timedelta(seconds=1), Unit.PERCENT,
+                                                       tuple([97.0] * 50 + [None] * 10)),
+                             Metric.PULSE_RATE: SampleSeries(start, timedelta(seconds=1), Unit.PER_MINUTE,
+                                                             tuple([72.0] * 60))})
+    (only,) = observations_for(window, PATIENT, SETTINGS)
+    data = only.resource["component"][0]["valueSampledData"]["data"].split()
+    assert data == ["97"] * 50 + ["E"] * 10
+    assert only.resource["effectivePeriod"]["end"] == "2026-11-29T09:01:00+00:00"
