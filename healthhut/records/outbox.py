@@ -14,12 +14,14 @@ from enum import StrEnum
 from sqlalchemy import Connection, and_, func, or_, select, update
 from sqlalchemy.orm import aliased
 
-from healthhut.records.tables import DeviceRow, ObservationRow, OutboxRow, PatientRow
+from healthhut.records.tables import DeviceRow, ObservationRow, OutboxRow, PatientRow, StateRow
 
 OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
 OBSERVATIONS = ObservationRow.__table__  # type: ignore[attr-defined]
 PATIENTS = PatientRow.__table__  # type: ignore[attr-defined]
 DEVICES = DeviceRow.__table__  # type: ignore[attr-defined]
+STATE = StateRow.__table__  # type: ignore[attr-defined]
+GATEWAY_STATE_KEY = "gateway.device_id"  # state row naming the devices row of this hut's gateway (PhgDevice)
 
 
 class OutboxState(StrEnum):
@@ -73,6 +75,10 @@ def claim_batch(conn: Connection, *, limit: int, now: datetime, lease: timedelta
         state=OutboxState.SENDING.value, lease_until=now + lease, claimed_by=worker, updated_at=now))
     obs, pat, dev = OBSERVATIONS.c, PATIENTS.c, DEVICES.c
     gateway = aliased(DEVICES)
+    # observations stored before the gateway was registered still reference it: fall back to the registered one
+    registered = conn.execute(select(STATE.c.value).where(STATE.c.key == GATEWAY_STATE_KEY)).scalar()
+    gateway_id = obs.gateway_device_id if registered is None else func.coalesce(obs.gateway_device_id,
+                                                                                 int(registered))
     query = (
         select(o.id, o.observation_id, obs.identifier, o.attempts, obs.resource_json, pat.resource_json,
                dev.resource_json, gateway.c.resource_json)
@@ -80,7 +86,7 @@ def claim_batch(conn: Connection, *, limit: int, now: datetime, lease: timedelta
         .join(OBSERVATIONS, obs.id == o.observation_id)
         .join(PATIENTS, pat.id == obs.patient_id)
         .join(DEVICES, dev.key == obs.device_key)
-        .outerjoin(gateway, gateway.c.id == obs.gateway_device_id)
+        .outerjoin(gateway, gateway.c.id == gateway_id)
         .where(o.id.in_(ids))
         .order_by(o.next_attempt_at, o.id)
     )

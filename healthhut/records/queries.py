@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import Connection, Select, func, select
 
 from healthhut.records.drafts import PatientRef
-from healthhut.records.tables import ObservationRow, OutboxRow, PatientRow, ReadingRow
+from healthhut.records.tables import DeviceRow, ObservationRow, OutboxRow, PatientRow, ReadingRow
 
+DEVICES = DeviceRow.__table__  # type: ignore[attr-defined]
 OBSERVATIONS = ObservationRow.__table__  # type: ignore[attr-defined]
 OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
 PATIENTS = PatientRow.__table__  # type: ignore[attr-defined]
@@ -145,16 +146,50 @@ def reading_json(conn: Connection, reading_id: int) -> str | None:
     return conn.execute(select(r.reading_json).where(r.id == reading_id)).scalar()
 
 
+def _selection(conn: Connection, query: Select[Any], patient: PatientRef | int | None,
+               since: datetime | None) -> Select[Any] | None:
+    """`query` narrowed to one resident and/or to observations effective since `since`; None: nothing matches."""
+    obs = OBSERVATIONS.c
+    if patient is not None:
+        patient_id = _patient_id(conn, patient)
+        if patient_id is None:
+            return None
+        query = query.where(obs.patient_id == patient_id)
+    if since is not None:
+        query = query.where(obs.effective_at >= since)
+    return query
+
+
 def observation_json_page(conn: Connection, *, after: int, limit: int, patient: PatientRef | int | None,
                           since: datetime | None) -> list[tuple[int, str]]:
     """One page of (id, Observation text) with id > `after`: keyset paging, so export streams."""
     obs = OBSERVATIONS.c
-    query = select(obs.id, obs.resource_json).where(obs.id > after)
-    if patient is not None:
-        patient_id = _patient_id(conn, patient)
-        if patient_id is None:
-            return []
-        query = query.where(obs.patient_id == patient_id)
-    if since is not None:
-        query = query.where(obs.effective_at >= since)
+    query = _selection(conn, select(obs.id, obs.resource_json).where(obs.id > after), patient, since)
+    if query is None:
+        return []
     return [(row[0], row[1]) for row in conn.execute(query.order_by(obs.id).limit(limit))]
+
+
+def observation_view_page(conn: Connection, *, after: int, limit: int, patient: PatientRef | int | None,
+                          since: datetime | None) -> list[ObservationView]:
+    """One page of ObservationViews with id > `after`, in id order."""
+    obs = OBSERVATIONS.c
+    query = _selection(conn, _views().where(obs.id > after), patient, since)
+    return [] if query is None else _run_views(conn, query.order_by(obs.id).limit(limit))
+
+
+def referenced_resources(conn: Connection, *, patient: PatientRef | int | None,
+                         since: datetime | None) -> list[tuple[str, str]]:
+    """(fullUrl, resource text) of the Patients and Devices the selected observations reference."""
+    obs, p, d = OBSERVATIONS.c, PATIENTS.c, DEVICES.c
+    patient_ids = _selection(conn, select(obs.patient_id).where(obs.patient_id.is_not(None)), patient, since)
+    device_keys = _selection(conn, select(obs.device_key), patient, since)
+    gateway_ids = _selection(conn, select(obs.gateway_device_id).where(obs.gateway_device_id.is_not(None)),
+                             patient, since)
+    if patient_ids is None or device_keys is None or gateway_ids is None:
+        return []
+    patients = select(p.ref, p.resource_json).where(p.id.in_(patient_ids.distinct()), p.ref.is_not(None),
+                                                    p.resource_json.is_not(None)).order_by(p.id)
+    devices = select(d.ref, d.resource_json).where(
+        (d.key.in_(device_keys.distinct()) | d.id.in_(gateway_ids.distinct())), d.ref.is_not(None)).order_by(d.id)
+    return [(ref, text) for query in (patients, devices) for ref, text in conn.execute(query)]

@@ -22,8 +22,9 @@ from sqlalchemy import Engine
 from healthhut.errors import StoreError
 from healthhut.readings import Reading, TimeSource
 from healthhut.records.drafts import ObservationDraft, PatientRef
-from healthhut.records.outbox import OutboxState
+from healthhut.records.outbox import GATEWAY_STATE_KEY, OutboxState
 from healthhut.records.reading_json import reading_to_json
+from healthhut.records.references import device_reference, patient_reference
 from healthhut.records.tables import utc_text
 
 log = logging.getLogger(__name__)
@@ -62,9 +63,6 @@ def dumps(resource: dict[str, Any]) -> str:
     return json.dumps(resource, separators=(",", ":"), ensure_ascii=False)
 
 
-def resource_ref(resource: dict[str, Any] | None) -> str | None:
-    rid = None if resource is None else resource.get("id")
-    return None if rid is None else str(rid)
 
 
 _UPSERT_DEVICE = (
@@ -80,6 +78,7 @@ _INSERT_READING = (
     "INSERT INTO readings (local_key, kind, device_key, patient_id, effective_at, received_at, reading_json, "
     "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(local_key) DO NOTHING RETURNING id")
 _FIND_READING = "SELECT id FROM readings WHERE local_key = ?"
+_FIND_STATE = "SELECT value FROM state WHERE key = ?"
 _INSERT_OBSERVATION = (  # no conflict target: a clash on local_key OR identifier makes it a duplicate
     "INSERT INTO observations (reading_id, local_key, identifier, code, mdc_code, patient_id, device_key, "
     "gateway_device_id, effective_at, interpretation, resource_json, created_at, updated_at) "
@@ -106,6 +105,13 @@ class ReadingWriter:
         self._raw: Any = None
         self._devices: dict[str, _Remembered] = {}
         self._patients: dict[tuple[str, str], _Remembered] = {}
+        self._gateway_id: int | None = None
+        self._gateway_known = False  # read from the state table by the first save
+
+    def use_gateway(self, device_id: int) -> None:
+        """Link observations saved from now on to this gateway device row (see RecordStore.set_gateway)."""
+        with self._lock:
+            self._gateway_id, self._gateway_known = device_id, True
 
     def close(self) -> None:
         with self._lock:
@@ -115,7 +121,7 @@ class ReadingWriter:
 
     def save(self, reading: Reading, drafts: Sequence[ObservationDraft], *, patient: PatientRef | None,
              patient_resource: dict[str, Any] | None, device_resource: dict[str, Any],
-             gateway_resource: dict[str, Any] | None, now: datetime) -> StoreResult:
+             now: datetime) -> StoreResult:
         if patient is not None and any(d.identifier is None for d in drafts):
             raise StoreError("an attributed observation needs its identifier")
         reading_json = reading_to_json(reading)
@@ -127,7 +133,7 @@ class ReadingWriter:
             try:
                 cur.execute("BEGIN IMMEDIATE")
                 result = self._write(cur, reading, reading_json, drafts, patient, patient_resource,
-                                     device_resource, gateway_resource, now, remembered)
+                                     device_resource, now, remembered)
                 cur.execute("ROLLBACK" if result.outcome is StoreOutcome.DUPLICATE else "COMMIT")
             except BaseException as exc:
                 self._abandon(cur)
@@ -161,7 +167,7 @@ class ReadingWriter:
         if known is not None and known.resource == resource and abs(now - known.written_at) < DEVICE_SEEN_RESOLUTION:
             return known.row_id
         text = dumps(resource)
-        cur.execute(_UPSERT_DEVICE, (key, resource_ref(resource), text, at, at))
+        cur.execute(_UPSERT_DEVICE, (key, device_reference(key), text, at, at))
         row_id = int(cur.fetchall()[0][0])
         remembered.append((self._devices, key, _Remembered(row_id, json.loads(text), now)))
         return row_id
@@ -173,7 +179,7 @@ class ReadingWriter:
         if known is not None and (resource is None or resource == known.resource):
             return known.row_id
         text = None if resource is None else dumps(resource)
-        cur.execute(_UPSERT_PATIENT, (patient.system, patient.value, resource_ref(resource), text, at, at))
+        cur.execute(_UPSERT_PATIENT, (patient.system, patient.value, patient_reference(patient), text, at, at))
         row_id, stored = cur.fetchall()[0]
         if stored is None:
             raise StoreError("no Patient resource is stored for this resident")
@@ -182,15 +188,15 @@ class ReadingWriter:
 
     def _write(self, cur: Any, reading: Reading, reading_json: str, drafts: Sequence[ObservationDraft],
                patient: PatientRef | None, patient_resource: dict[str, Any] | None,
-               device_resource: dict[str, Any], gateway_resource: dict[str, Any] | None, now: datetime,
-               remembered: list[Any]) -> StoreResult:
+               device_resource: dict[str, Any], now: datetime, remembered: list[Any]) -> StoreResult:
         at = utc_text(now)
         device_key = reading.device.key
         self._device_id(cur, device_key, device_resource, now, at, remembered)
-        gateway_id = None
-        if gateway_resource is not None:
-            gateway_id = self._device_id(cur, f"gateway:{resource_ref(gateway_resource)}", gateway_resource,
-                                         now, at, remembered)
+        if not self._gateway_known:
+            cur.execute(_FIND_STATE, (GATEWAY_STATE_KEY,))
+            found = cur.fetchall()
+            self._gateway_id, self._gateway_known = (int(found[0][0]) if found else None), True
+        gateway_id = self._gateway_id
         patient_id = None
         if patient is not None:
             patient_id = self._patient_id(cur, patient, patient_resource, now, at, remembered)

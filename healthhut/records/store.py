@@ -24,7 +24,7 @@ from healthhut.errors import StoreError
 from healthhut.readings import Reading
 from healthhut.records import db, outbox, queries
 from healthhut.records.drafts import ObservationDraft, PatientRef
-from healthhut.records.outbox import DeadLetter, OutboxItem, OutboxState
+from healthhut.records.outbox import GATEWAY_STATE_KEY, DeadLetter, OutboxItem, OutboxState
 from healthhut.records.queries import HeldReading, ObservationView, PatientSummary
 from healthhut.records.reading_json import reading_from_json
 from healthhut.records.reading_writer import (
@@ -33,11 +33,12 @@ from healthhut.records.reading_writer import (
     StoreResult,
     dumps,
     reading_local_key,
-    resource_ref,
 )
+from healthhut.records.references import gateway_reference, patient_reference
 from healthhut.records.tables import (
     AuditRow,
     CheckinRow,
+    DeviceRow,
     ObservationRow,
     OutboxRow,
     PatientRow,
@@ -52,6 +53,8 @@ __all__ = ["DeadLetter", "HeldReading", "ObservationView", "OutboxItem", "Outbox
 log = logging.getLogger(__name__)
 
 AUDIT = AuditRow.__table__  # type: ignore[attr-defined]
+DEVICES = DeviceRow.__table__  # type: ignore[attr-defined]
+STATE = StateRow.__table__  # type: ignore[attr-defined]
 OBSERVATIONS = ObservationRow.__table__  # type: ignore[attr-defined]
 OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
 PATIENTS = PatientRow.__table__  # type: ignore[attr-defined]
@@ -71,11 +74,10 @@ class RecordStore:
         try:
             if migrate:
                 db.upgrade(engine)
-            else:
+            elif not db.is_current(engine):
                 status = db.status(engine, resolved)
-                if not status.up_to_date:
-                    raise StoreError(f"database schema is at {status.current}, this healthhut needs {status.head}",
-                                     advice="run `healthhut db migrate`")
+                raise StoreError(f"database schema is at {status.current}, this healthhut needs {status.head}",
+                                 advice="run `healthhut db migrate`")
         except BaseException:
             engine.dispose()
             raise
@@ -118,12 +120,34 @@ class RecordStore:
     # --- ingest ----------------------------------------------------------------------------------------
     def save_reading(self, reading: Reading, drafts: Sequence[ObservationDraft], *,
                      patient: PatientRef | None, patient_resource: dict[str, Any] | None,
-                     device_resource: dict[str, Any], now: datetime,
-                     gateway_resource: dict[str, Any] | None = None) -> StoreResult:
+                     device_resource: dict[str, Any], now: datetime) -> StoreResult:
         """Store the reading, its new observations and one outbox row each (PENDING with a resident, else
         HELD), the device and patient rows and an audit row, in one transaction; known ones are DUPLICATE."""
         return self._writer.save(reading, drafts, patient=patient, patient_resource=patient_resource,
-                                 device_resource=device_resource, gateway_resource=gateway_resource, now=now)
+                                 device_resource=device_resource, now=now)
+
+    def set_gateway(self, site_id: str, resource: dict[str, Any], *, now: datetime | None = None) -> int:
+        """Register this hut's gateway Device (PhgDevice) resource; observations link to it from now on.
+
+        Every Observation references the gateway (`urn:uuid` of `references.gateway_reference(site_id)`), so
+        claims return this text as `gateway_json`, also for observations stored before it was registered.
+        """
+        at = now or datetime.now(UTC)
+        d = DEVICES.c
+        upsert = sqlite_insert(DEVICES).values(
+            key=f"gateway:{site_id}", ref=gateway_reference(site_id), resource_json=dumps(resource),
+            first_seen=at, last_seen=at).on_conflict_do_update(
+            index_elements=[d.key], set_={"resource_json": dumps(resource), "last_seen": at}).returning(d.id)
+
+        def write(conn: Connection) -> int:
+            device_id = int(conn.execute(upsert).scalar_one())
+            self._put_state(conn, GATEWAY_STATE_KEY, str(device_id), at)
+            return device_id
+
+        device_id: int = self._write(write)
+        self._writer.use_gateway(device_id)
+        log.info("gateway device %d registered", device_id)
+        return device_id
 
     def record_rejection(self, *, device_key: str | None, codec: str | None, raw_hex: str | None,
                          reason: str, now: datetime) -> int:
@@ -138,11 +162,11 @@ class RecordStore:
                     now: datetime) -> int:
         p = PATIENTS.c
         values: dict[str, Any] = {"identifier_system": patient.system, "identifier_value": patient.value,
-                                  "created_at": now, "updated_at": now}
+                                  "ref": patient_reference(patient), "created_at": now, "updated_at": now}
         changes: dict[str, Any] = {"updated_at": now}
         if resource is not None:
-            values.update(ref=resource_ref(resource), resource_json=dumps(resource))
-            changes.update(ref=resource_ref(resource), resource_json=dumps(resource))
+            changes.update(resource_json=dumps(resource))
+            values.update(changes)
         stmt = sqlite_insert(PATIENTS).values(**values).on_conflict_do_update(
             index_elements=[p.identifier_system, p.identifier_value], set_=changes).returning(p.id)
         return int(conn.execute(stmt).scalar_one())
@@ -168,6 +192,8 @@ class RecordStore:
     def _assign(self, conn: Connection, rebuilt: dict[int, list[ObservationDraft]], patient: PatientRef,
                 resource: dict[str, Any], actor: str, now: datetime) -> int:
         patient_id = self._patient_id(conn, patient, resource, now)
+        registered = conn.execute(select(STATE.c.value).where(STATE.c.key == GATEWAY_STATE_KEY)).scalar()
+        gateway_id = None if registered is None else int(registered)
         r, obs, o = READINGS.c, OBSERVATIONS.c, OUTBOX.c
         released = 0
         for reading_id, drafts in rebuilt.items():
@@ -190,7 +216,7 @@ class RecordStore:
                 if existing is None:
                     observation_id = conn.execute(insert(OBSERVATIONS).values(
                         reading_id=reading_id, local_key=d.local_key, device_key=row.device_key,
-                        created_at=now, **fields).returning(obs.id)).scalar_one()
+                        gateway_device_id=gateway_id, created_at=now, **fields).returning(obs.id)).scalar_one()
                     conn.execute(insert(OUTBOX).values(observation_id=observation_id, state=OutboxState.PENDING,
                                                        attempts=0, next_attempt_at=now, created_at=now,
                                                        updated_at=now))
@@ -275,17 +301,17 @@ class RecordStore:
         return result
 
     def get_state(self, key: str) -> str | None:
-        table = StateRow.__table__  # type: ignore[attr-defined]
         value: str | None = self._read(
-            lambda conn: conn.execute(select(table.c.value).where(table.c.key == key)).scalar())
+            lambda conn: conn.execute(select(STATE.c.value).where(STATE.c.key == key)).scalar())
         return value
 
+    @staticmethod
+    def _put_state(conn: Connection, key: str, value: str, at: datetime) -> None:
+        conn.execute(sqlite_insert(STATE).values(key=key, value=value, updated_at=at).on_conflict_do_update(
+            index_elements=[STATE.c.key], set_={"value": value, "updated_at": at}))
+
     def set_state(self, key: str, value: str, *, now: datetime | None = None) -> None:
-        table = StateRow.__table__  # type: ignore[attr-defined]
-        at = now or datetime.now(UTC)
-        stmt = sqlite_insert(table).values(key=key, value=value, updated_at=at).on_conflict_do_update(
-            index_elements=[table.c.key], set_={"value": value, "updated_at": at})
-        self._write(lambda conn: conn.execute(stmt))
+        self._write(lambda conn: self._put_state(conn, key, value, now or datetime.now(UTC)))
 
     # --- clinician review and export -------------------------------------------------------------------
     def list_patients(self) -> list[PatientSummary]:
@@ -327,6 +353,25 @@ class RecordStore:
             for _, text in page:
                 yield text
             after = page[-1][0]
+
+    def iter_observation_views(self, *, patient: PatientRef | int | None = None, since: datetime | None = None,
+                               batch_size: int = 500) -> Iterator[ObservationView]:
+        """Like `iter_observation_json`, with the index columns and outbox state (CSV export)."""
+        after = 0
+        while True:
+            page: list[ObservationView] = self._read(partial(
+                queries.observation_view_page, after=after, limit=batch_size, patient=patient, since=since))
+            if not page:
+                return
+            yield from page
+            after = page[-1].observation_id
+
+    def referenced_resources(self, *, patient: PatientRef | int | None = None,
+                             since: datetime | None = None) -> list[tuple[str, str]]:
+        """(fullUrl, i.e. the `urn:uuid:` reference, stored text) of each Patient and Device the selection uses."""
+        result: list[tuple[str, str]] = self._read(
+            partial(queries.referenced_resources, patient=patient, since=since))
+        return result
 
     def backup(self, dest: str | Path) -> BackupResult:
         """An online, consistent copy of the database at the new file `dest` (mode 0600); see records.backup."""

@@ -60,7 +60,7 @@ class PatientRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     identifier_system: str = Field(sa_type=String(255))
     identifier_value: str = Field(sa_type=String(255))  # personal data: never logged
-    ref: str | None = Field(default=None, sa_type=String(64))  # pseudonymous uuid used in references
+    ref: str | None = Field(default=None, sa_type=String(64))  # pseudonymous urn:uuid used in references
     resource_json: str | None = _text(nullable=True)
     created_at: datetime = _time()
     updated_at: datetime = _time()

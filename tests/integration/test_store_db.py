@@ -180,3 +180,7 @@ def test_online_backup_is_private_complete_and_excludes_uncommitted_rows(tmp_pat
     for suffix in ("-wal", "-shm"):
         sidecar = result.path.with_name(result.path.name + suffix)
         assert not sidecar.exists() or mode(sidecar) == 0o600
+
+
+def test_the_schema_head_constant_matches_the_newest_migration() -> None:
+    assert db.head_revision() == db.SCHEMA_HEAD

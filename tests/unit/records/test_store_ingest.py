@@ -14,6 +14,7 @@ import pytest
 from healthhut.errors import StoreError
 from healthhut.readings import DeviceIdentity, Metric, Quantity, Reading, ReadingKind, TimeSource, Transport, Unit
 from healthhut.records.drafts import ObservationDraft, PatientRef
+from healthhut.records.references import device_reference, gateway_reference, patient_reference
 from healthhut.records.store import OutboxState, RecordStore, StoreOutcome
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -183,11 +184,27 @@ def test_a_new_resident_needs_a_patient_resource(store: RecordStore) -> None:
     assert result.outcome is StoreOutcome.STORED
 
 
-def test_gateway_device_resource_is_linked_and_returned_with_claims(store: RecordStore) -> None:
-    gateway = {"resourceType": "Device", "id": "9a9a9a9a-0000-5000-8000-00000000a7e1"}
-    save(store, bp_reading(), gateway_resource=gateway)
-    items = store.claim_batch(limit=10, now=NOW, lease=timedelta(minutes=1), worker="w")
-    assert len(items) == 2 and all(i.gateway_json and json.loads(i.gateway_json) == gateway for i in items)
+def test_registered_gateway_is_returned_with_claims_even_for_older_observations(store: RecordStore) -> None:
+    save(store, bp_reading(0))  # before the gateway is registered
+    gateway = {"resourceType": "Device", "identifier": [{"system": "urn:healthhut:gateway", "value": "hut-7"}]}
+    assert store.claim_batch(limit=1, now=NOW, lease=timedelta(minutes=1), worker="w")[0].gateway_json is None
+    device_id = store.set_gateway("hut-7", gateway, now=NOW)
+    assert store.set_gateway("hut-7", gateway, now=NOW) == device_id
+    save(store, bp_reading(1))
+    items = store.claim_batch(limit=10, now=NOW + timedelta(minutes=2), lease=timedelta(minutes=1), worker="w")
+    assert len(items) == 4 and all(i.gateway_json and json.loads(i.gateway_json) == gateway for i in items)
+    with sqlite3.connect(store.path) as conn:
+        linked = conn.execute("SELECT count(*) FROM observations WHERE gateway_device_id = ?", (device_id,))
+        assert linked.fetchone() == (2,)
+    other = RecordStore.open(store.path)  # another process: finds the registered gateway in the state table
+    try:
+        save(other, bp_reading(2))
+    finally:
+        other.close()
+    with sqlite3.connect(store.path) as conn:
+        linked = conn.execute("SELECT count(*) FROM observations WHERE gateway_device_id = ?", (device_id,))
+        assert linked.fetchone() == (4,)
+    assert (gateway_reference("hut-7"), json.dumps(gateway, separators=(",", ":"))) in store.referenced_resources()
 
 
 def test_checkin_rejection_and_state(store: RecordStore) -> None:
@@ -222,6 +239,14 @@ def test_clinician_queries(store: RecordStore) -> None:
     assert len(list(store.iter_observation_json(batch_size=1))) == 6
     assert len(list(store.iter_observation_json(patient=RESIDENT, batch_size=2))) == 4
     assert store.get_reading(timeline[0].reading_id) == bp_reading(0)
+    views = list(store.iter_observation_views(batch_size=4))
+    assert [v.observation_id for v in views] == sorted(v.observation_id for v in views) and len(views) == 6
+    assert {v.outbox_state for v in views} == {"pending", "held"}
+    assert len(list(store.iter_observation_views(patient=RESIDENT, since=bp_reading(30).effective_at))) == 2
+    assert store.referenced_resources(patient=RESIDENT) == [
+        (patient_reference(RESIDENT), json.dumps(PATIENT_RESOURCE, separators=(",", ":"))),
+        (device_reference("AA:BB:CC:DD:EE:01"), json.dumps(DEVICE_RESOURCE, separators=(",", ":")))]
+    assert store.referenced_resources(patient=PatientRef("x", "nobody")) == []
 
 
 def test_naive_datetimes_are_refused(store: RecordStore) -> None:
