@@ -5,7 +5,11 @@ spliced into the Bundle verbatim; the small dicts parsed here only find identifi
 
 Transaction mode (default): one Bundle holds the Observations plus each distinct Patient/Device they
 reference, every entry a conditional create (`ifNoneExist` on its identifier). Patient/Device entries carry
-as `fullUrl` the `urn:uuid:` the stored Observations already reference, so the server resolves them.
+as `fullUrl` the `urn:uuid:` the stored Observations already reference, so the server resolves them. Once a
+transaction has told the worker the server id of a Patient/Device (its response `location`), later bundles
+reference that id directly (the urn in the Observation text is replaced) and leave the entry out: servers
+that cap entries per transaction (Medplum: 8 conditional entries) then carry Observations, not repeats. If
+such a bundle is refused, the worker forgets every resolved id and resends with the entries before bisecting.
 
 Batch mode: a batch cannot resolve `urn:uuid` references between its entries, so the Patient/Device entries go
 first in a batch of their own (`prerequisite_bundle`); the server's `location` for each gives a real

@@ -29,12 +29,12 @@ def says_too_large(status: int | None, outcome: dict[str, Any] | None) -> bool:
 
 @dataclass
 class BundleSizer:
-    """How many Observations go in the next bundle.
+    """How many entries go in the next bundle (servers limit entries, Patients and Devices included).
 
-    A refusal at size n sets a ceiling of n-1 and halves the size; after `grow_after` successful bundles the
+    A refusal at size n sets a ceiling of n-1 and halves the size (or drops to the largest size that has
+    passed, if that is bigger); after `grow_after` successful bundles the
     size creeps up by one towards the ceiling; after `relax_after` successes at the ceiling the ceiling itself
-    is raised by one, in case the server's limit was temporary or counted Patient/Device entries we no
-    longer send. Never above `maximum` (config `batch_size`), never below 1.
+    is raised by one, in case the server's limit was temporary. Never above `maximum`, never below 1.
     """
 
     maximum: int
@@ -42,6 +42,7 @@ class BundleSizer:
     ceiling: int = 0
     grow_after: int = 8
     relax_after: int = 200
+    largest_success: int = 0
     _streak: int = 0
 
     def __post_init__(self) -> None:
@@ -50,17 +51,21 @@ class BundleSizer:
         self.ceiling = self.ceiling or self.maximum
 
     def refused(self, size: int) -> None:
-        """The platform refused a bundle of `size` Observations as too large."""
+        """The platform refused a bundle of `size` entries as too large."""
         if size <= 1:
             return
         self.ceiling = max(1, min(self.ceiling, size - 1))
-        new = max(1, min(self.current, size // 2, self.ceiling))
+        if self.largest_success >= size:
+            self.largest_success = 0  # the server's limit went down: what passed before proves nothing
+        # Halve when nothing smaller is known to pass; else fall back to the largest size that passed.
+        new = max(1, min(self.current, max(size // 2, self.largest_success), self.ceiling))
         if new != self.current:
             log.info("platform refused a bundle of %d records as too large; bundles now %d", size, new)
         self.current = new
         self._streak = 0
 
     def succeeded(self, size: int) -> None:
+        self.largest_success = max(self.largest_success, size)
         if size < self.current:
             return  # a bisected fragment says nothing about whether bigger bundles pass
         self._streak += 1

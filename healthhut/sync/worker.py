@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 # 4xx answers that can be the content's fault; anything else (404 on the base, 405, 415) is configuration,
 # and bisecting it would dead-letter the whole backlog.
 CONTENT_STATUSES = frozenset({400, 409, 412, 413, 422})
+MAX_RESOLVED = 10_000  # urn -> server id entries kept (patients and devices of one hut: far fewer)
 STATE_LAST_SUCCESS = "sync.last_success"
 STATE_LAST_ERROR = "sync.last_error"
 STATE_CIRCUIT = "sync.circuit"
@@ -68,6 +70,7 @@ class SyncSettings:
     bundle_type: BundleType = "transaction"
     batch_size: int = 50
     concurrency: int = 2            # bundles in flight at once (on the one keep-alive pool)
+    rounds_per_claim: int = 4       # bundles claimed per pass = concurrency * rounds_per_claim
     lease: timedelta = timedelta(minutes=5)
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     idle_poll: float = 5.0          # seconds between looks at an empty outbox
@@ -113,9 +116,11 @@ class SyncWorker:
         self._sleep = sleep
         self._rand = rand
         self.circuit = circuit or CircuitBreaker(rand=rand)
-        self.sizer = BundleSizer(maximum=self.settings.batch_size)
+        # Sized in entries (what servers limit); a transaction may carry a Patient and Device per record.
+        self.sizer = BundleSizer(maximum=3 * self.settings.batch_size)
         self._resolved: dict[str, str] = {}  # batch mode: urn -> "Type/id" known to exist on the server
         self._last_success_written = 0.0
+        self._circuit_written: str | None = None
 
     # ---- one pass -------------------------------------------------------------------------------------
     async def run_pass(self) -> tuple[int, PassOutcome]:
@@ -125,23 +130,52 @@ class SyncWorker:
         if not self.circuit.allow(now.timestamp()):
             return 0, outcome
         probing = self.circuit.state is CircuitState.HALF_OPEN
-        size = self.sizer.current
-        limit = size if probing else size * max(1, self.settings.concurrency)
-        items = await asyncio.to_thread(self.store.claim_batch, limit=limit, now=now,
+        per_bundle = min(self.settings.batch_size, self.sizer.current)
+        # Several rounds of bundles per claim: the claim and the result writes (each an fsync'd SQLite
+        # transaction) are shared by all of them instead of stalling the uplink once per round.
+        rounds = 1 if probing else max(1, self.settings.concurrency) * self.settings.rounds_per_claim
+        items = await asyncio.to_thread(self.store.claim_batch, limit=per_bundle * rounds, now=now,
                                         lease=self.settings.lease, worker=self.settings.worker_name)
         if not items:
             if probing:
                 self.circuit.probe_skipped()
             return 0, outcome
         attempts = {item.outbox_id: item.attempts for item in items}
-        prepared = [prepare_record(item) for item in items]
-        groups = [prepared[i:i + size] for i in range(0, len(prepared), size)]
+        queue = deque(prepare_record(item) for item in items)
         if probing:
-            await self._deliver(groups[0], attempts, outcome)
+            await self._deliver(self._take(queue), attempts, outcome)
+            if queue:  # claimed but not probed with: due again at once
+                outcome.retry.append(([r.outbox_id for r in queue], 0.0, "waiting for the probe"))
         else:
-            await asyncio.gather(*(self._deliver(group, attempts, outcome) for group in groups))
+            async def sender() -> None:
+                # Groups are cut when a sender is free, so they follow the bundle size as it adapts.
+                while queue:
+                    if not self.circuit.allow(self._now().timestamp()):
+                        # the platform went down during this pass: do not pile on
+                        outcome.retry.append(([r.outbox_id for r in queue], 0.0, "platform unreachable"))
+                        queue.clear()
+                        return
+                    await self._deliver(self._take(queue), attempts, outcome)
+
+            await asyncio.gather(*(sender() for _ in range(max(1, self.settings.concurrency))))
         await asyncio.to_thread(self._record, outcome)
         return len(items), outcome
+
+    def _take(self, queue: deque[PreparedRecord]) -> list[PreparedRecord]:
+        """The next bundle's records: at most `batch_size` Observations and `sizer.current` entries in all
+        (a transaction also carries the Patients/Devices not yet known to the server)."""
+        limit = self.sizer.current
+        group: list[PreparedRecord] = []
+        support: set[str] = set()
+        count_support = self.settings.bundle_type == "transaction"
+        while queue and len(group) < self.settings.batch_size:
+            extra = {s.full_url for s in queue[0].supporting
+                     if s.full_url not in self._resolved and s.full_url not in support} if count_support else set()
+            if group and len(group) + 1 + len(support) + len(extra) > limit:
+                break
+            group.append(queue.popleft())
+            support |= extra
+        return group
 
     def _record(self, outcome: PassOutcome) -> None:
         """Apply a pass's decisions (runs in a worker thread: these are SQLite writes)."""
@@ -158,7 +192,10 @@ class SyncWorker:
         if outcome.retry or outcome.dead:
             reason = outcome.retry[-1][2] if outcome.retry else outcome.dead[-1][1]
             self.store.set_state(STATE_LAST_ERROR, json.dumps({"at": now.isoformat(), "reason": reason}))
-        self.store.set_state(STATE_CIRCUIT, self.circuit.snapshot())
+        snapshot = self.circuit.snapshot()
+        if snapshot != self._circuit_written:
+            self.store.set_state(STATE_CIRCUIT, snapshot)
+            self._circuit_written = snapshot
 
     # ---- sending --------------------------------------------------------------------------------------
     async def _post(self, bundle: AssembledBundle, outcome: PassOutcome) -> Any:
@@ -173,15 +210,15 @@ class SyncWorker:
         outcome.retry.append((ids, delay, reason))
 
     async def _deliver(self, records: Sequence[PreparedRecord], attempts: dict[int, int],
-                       outcome: PassOutcome) -> bool:
+                       outcome: PassOutcome, *, fresh: bool = False) -> bool:
         """Send `records`; returns True when the platform refused nothing and nothing was left for later."""
         if not records:
             return True
         try:
             if self.settings.bundle_type == "batch":
                 return await self._deliver_batch(records, attempts, outcome)
-            bundle = transaction_bundle(records)
-            await self._post(bundle, outcome)
+            bundle = transaction_bundle(records, resolved=None if fresh else self._resolved)
+            reply = await self._post(bundle, outcome)
         except TransientSyncError as exc:
             self.circuit.record_failure(self._now().timestamp(), reason=exc.message, retry_after=exc.retry_after)
             log.debug("bundle of %d records deferred: %s", len(records), exc.message)
@@ -189,11 +226,28 @@ class SyncWorker:
             return False
         except PermanentSyncError as exc:
             self.circuit.record_success(self._now().timestamp())  # the platform is up; it disliked the content
+            if self._resolved and not fresh and not says_too_large(exc.status, exc.outcome):
+                # A reference we resolved earlier may have gone stale (merged or deleted on the server):
+                # resend once with the Patient/Device entries themselves before blaming a record.
+                self._resolved.clear()
+                return await self._deliver(records, attempts, outcome, fresh=True)
             return await self._refused(records, attempts, outcome, exc)
         self.circuit.record_success(self._now().timestamp())
-        self.sizer.succeeded(len(records))
+        self.sizer.succeeded(bundle.entry_count)
+        self._remember_locations(bundle, reply)
         outcome.sent.extend(r.outbox_id for r in records)
         return True
+
+    def _remember_locations(self, bundle: AssembledBundle, reply: Any) -> None:
+        """Keep the server ids of the Patients/Devices a transaction just created or matched, so the next
+        bundles reference them directly instead of repeating their conditional-create entries."""
+        if len(self._resolved) > MAX_RESOLVED:
+            self._resolved.clear()
+        rows = _entries(reply)
+        for support, row in zip(bundle.supporting, rows, strict=False):
+            target = location_reference(row[1]) if 200 <= row[0] < 300 else None
+            if target:
+                self._resolved[support.full_url] = target
 
     async def _refused(self, records: Sequence[PreparedRecord], attempts: dict[int, int], outcome: PassOutcome,
                        exc: PermanentSyncError) -> bool:
@@ -202,11 +256,13 @@ class SyncWorker:
                         "keeping %d records pending (check platform.base_url)", exc.status, len(records))
             self._retry_later(records, attempts, outcome, exc.message, self.settings.backoff.cap)
             return False
+        entries = self._entry_count(records)
         if says_too_large(exc.status, exc.outcome) and len(records) > 1:
-            self.sizer.refused(len(records))
-            step = self.sizer.current
-            results = [await self._deliver(records[i:i + step], attempts, outcome)
-                       for i in range(0, len(records), step)]
+            self.sizer.refused(entries)
+            queue = deque(records)
+            results = []
+            while queue:
+                results.append(await self._deliver(self._take(queue), attempts, outcome))
             return all(results)
         if len(records) == 1:
             record = records[0]
@@ -219,8 +275,14 @@ class SyncWorker:
         second = await self._deliver(records[middle:], attempts, outcome)
         if first and second:
             # Both halves passed: the server's objection was the bundle's size, whatever it said.
-            self.sizer.refused(len(records))
+            self.sizer.refused(entries)
         return first and second
+
+    def _entry_count(self, records: Sequence[PreparedRecord]) -> int:
+        if self.settings.bundle_type != "transaction":
+            return len(records)
+        support = {s.full_url for r in records for s in r.supporting if s.full_url not in self._resolved}
+        return len(records) + len(support)
 
     async def _deliver_batch(self, records: Sequence[PreparedRecord], attempts: dict[int, int],
                              outcome: PassOutcome) -> bool:
@@ -265,7 +327,7 @@ class SyncWorker:
                 self._retry_later([record], attempts, outcome, f"entry answered {status}", None)
                 clean = False
         self.circuit.record_success(self._now().timestamp())
-        self.sizer.succeeded(len(records))
+        self.sizer.succeeded(bundle.entry_count)
         return clean
 
     # ---- loops ----------------------------------------------------------------------------------------

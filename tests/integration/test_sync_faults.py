@@ -79,7 +79,7 @@ async def test_clean_drain_adapts_to_the_servers_entry_limit(fhir: FhirTestServe
     assert_exactly_once(fhir, filled.identifiers)
     assert await asyncio.to_thread(outbox_states, store) == {"sent": 80}
     assert report.dead == 0
-    assert worker.sizer.current <= 6  # 6 Observations + their Patient and Device = the server's 8
+    assert worker.sizer.current <= 8  # never above what the server accepted: 8 conditional entries
     assert fhir.stats()["resources"]["Patient"] == 3
     assert fhir.stats()["resources"]["Device"] == 2
 
@@ -145,7 +145,7 @@ async def test_server_bundle_limit_413_shrinks_bundles(fhir: FhirTestServer, sto
     worker, report = await drain(store, fhir, FakeClock())
     assert_exactly_once(fhir, filled.identifiers)
     assert report.dead == 0
-    assert worker.sizer.current <= 3  # 3 Observations + Patient + Device
+    assert 3 <= worker.sizer.largest_success <= 5  # entries per bundle: up to the server's 5, not far below
 
 
 def spoil(store_path: Path, identifier: str) -> int:

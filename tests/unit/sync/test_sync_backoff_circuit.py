@@ -87,17 +87,23 @@ def test_sizer_shrinks_at_once_and_grows_back_slowly_to_the_ceiling() -> None:
         sizer.succeeded(6)
     assert sizer.current == 7
     sizer.refused(7)
-    assert (sizer.current, sizer.ceiling) == (3, 6)
-    for _ in range(3 * 3):
-        sizer.succeeded(sizer.current)
-    assert sizer.current == 6           # back at the ceiling, not beyond
+    assert (sizer.current, sizer.ceiling) == (6, 6)   # straight back to the largest size that passed
     for _ in range(9):
         sizer.succeeded(6)
-    assert sizer.current == 6
-    sizer.succeeded(6)                  # relax_after reached: try one more
+    assert sizer.current == 6                          # at the ceiling, not beyond
+    sizer.succeeded(6)                                 # relax_after reached: try one more
     assert (sizer.current, sizer.ceiling) == (7, 7)
-    sizer.succeeded(1)                  # a bisected fragment does not count
+    sizer.succeeded(1)                                 # a bisected fragment does not count
     assert sizer.current == 7
+
+
+def test_sizer_forgets_old_successes_when_the_server_limit_drops() -> None:
+    sizer = BundleSizer(maximum=20, grow_after=1)
+    sizer.succeeded(20)
+    sizer.refused(20)                                  # limit now below what once passed
+    assert sizer.current == 10 and sizer.largest_success == 0
+    sizer.refused(10)
+    assert sizer.current == 5
 
 
 @pytest.mark.parametrize(("status", "outcome", "expected"), [
