@@ -269,3 +269,15 @@ def test_logs_carry_no_identifiers_values_or_json(store: RecordStore, all_log_li
     text = "\n".join(all_log_lines)
     for secret in (RESIDENT.value, SECRET_VALUE, "valueQuantity", "resourceType", "urn:uuid"):
         assert secret not in text
+
+
+async def test_saving_from_worker_threads_keeps_the_loop_free_and_serialises_writes(store: RecordStore) -> None:
+    import asyncio
+
+    results = await asyncio.gather(*(
+        asyncio.to_thread(save, store, bp_reading(minute % 20)) for minute in range(40)))
+    outcomes = sorted(r.outcome.value for r in results)
+    assert outcomes == ["duplicate"] * 20 + ["stored"] * 20  # each minute stored once, whichever thread won
+    assert table_counts(store.path)["observations"] == 40
+    counts = await asyncio.to_thread(store.outbox_counts)
+    assert counts[OutboxState.PENDING] == 40
