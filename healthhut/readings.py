@@ -221,7 +221,8 @@ class DeviceIdentity:
         if self.system_id:
             return self.system_id.upper()
         if self.address:
-            return self.address.upper()
+            # Bluetooth addresses are case-insensitive; port paths and URLs are not.
+            return self.address.upper() if self.transport is Transport.BLE else self.address
         if self.serial:
             return f"{self.model or 'device'}-{self.serial}"
         raise ReadingError("a device needs a system id, an address or a serial number")

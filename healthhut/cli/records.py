@@ -116,7 +116,8 @@ def patients_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
         summaries = store.list_patients()
     finally:
         store.close()
-    rows = [{"id": s.id, "identifier": {"system": s.identifier_system, "value": s.identifier_value},
+    rows: list[dict[str, Any]] = [
+        {"id": s.id, "identifier": {"system": s.identifier_system, "value": s.identifier_value},
              "observations": s.observation_count,
              "last_effective_at": s.last_effective_at.isoformat() if s.last_effective_at else None}
             for s in summaries]
@@ -171,7 +172,7 @@ def unassigned_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
         held = store.unassigned()
     finally:
         store.close()
-    rows = [{"reading_id": h.reading_id, "kind": h.kind, "device": h.device_key,
+    rows: list[dict[str, Any]] = [{"reading_id": h.reading_id, "kind": h.kind, "device": h.device_key,
              "effective_at": h.effective_at.isoformat(), "received_at": h.received_at.isoformat(),
              "observation_ids": list(h.observation_ids)} for h in held]
     if as_json:

@@ -93,7 +93,7 @@ class Ingestor:
                 reason=exc.message, now=now)
             log.warning("%s frame rejected (rejection %d): %s", codec.name, rejection_id, exc.message)
             return [IngestOutcome(IngestStatus.REJECTED, reason=exc.message)]
-        if not readings:
+        if not readings or getattr(codec, "live_only", False):
             return [IngestOutcome(IngestStatus.DISPLAY_ONLY)]
         return [self.ingest_reading(reading, patient, now=now) for reading in readings]
 

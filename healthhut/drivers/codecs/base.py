@@ -42,6 +42,9 @@ class Codec(Protocol):
 
     name: str
     summary: str
+    # True for codecs whose Readings are live display data only (streaming oximeters): ingest shows them but
+    # stores nothing; what such devices deliver for keeps arrives as a downloaded recording.
+    live_only: bool
 
     def frames(self, stream: bytes) -> Sequence[Frame]:
         """Split a byte stream into frames. A GATT characteristic value is one frame."""
@@ -61,6 +64,7 @@ class SingleFrameCodec:
 
     name = ""
     summary = ""
+    live_only = False
 
     def frames(self, stream: bytes) -> Sequence[Frame]:
         return [Frame(stream, 0)] if stream else []

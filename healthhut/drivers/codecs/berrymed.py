@@ -82,6 +82,9 @@ class BerrymedBciCodec:
 
     name = CODEC
     summary = "BerryMed BCI 5-byte sync-bit oximeter packets (USB 115200 8N1 or BLE)"
+    # Live pulse-oximetry frames (up to 100 a second) are display data: the daemon stores a downloaded
+    # recording as one series, never a record per frame, and replay follows the same policy.
+    live_only = True
 
     def frames(self, stream: bytes) -> Sequence[Frame]:
         return SyncBitFramer(5).feed(stream)

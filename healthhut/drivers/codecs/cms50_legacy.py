@@ -120,6 +120,9 @@ class Cms50LegacyCodec:
 
     name = CODEC
     summary = "Contec CMS50 generation A 5-byte sync-bit packets and upload trios (19200 8O1)"
+    # Live pulse-oximetry frames (up to 100 a second) are display data: the daemon stores a downloaded
+    # recording as one series, never a record per frame, and replay follows the same policy.
+    live_only = True
 
     def frames(self, stream: bytes) -> Sequence[Frame]:
         return Cms50LegacyFramer().feed(stream)

@@ -269,6 +269,9 @@ class Cms50V7Codec:
 
     name = CODEC
     summary = "Contec CMS50D+ fw 4.6+/E/F V7.0 high-byte packets (115200 8N1)"
+    # Live pulse-oximetry frames (up to 100 a second) are display data: the daemon stores a downloaded
+    # recording as one series, never a record per frame, and replay follows the same policy.
+    live_only = True
 
     def frames(self, stream: bytes) -> Sequence[Frame]:
         return HighByteFramer(PACKET_LENGTHS).feed(stream)
