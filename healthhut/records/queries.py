@@ -18,7 +18,7 @@ OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
 PATIENTS = PatientRow.__table__  # type: ignore[attr-defined]
 READINGS = ReadingRow.__table__  # type: ignore[attr-defined]
 
-NORMAL_INTERPRETATIONS = ("N",)
+NORMAL_INTERPRETATION = "N"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +117,8 @@ def patient_timeline(conn: Connection, patient: PatientRef | int, since: datetim
 
 def flagged(conn: Connection, since: datetime | None) -> list[ObservationView]:
     obs = OBSERVATIONS.c
-    query = _views().where(obs.interpretation.is_not(None), obs.interpretation.not_in(NORMAL_INTERPRETATIONS))
+    # spelled like ix_observations_flagged's WHERE so SQLite can use that partial index
+    query = _views().where(obs.interpretation.is_not(None), obs.interpretation != NORMAL_INTERPRETATION)
     if since is not None:
         query = query.where(obs.effective_at >= since)
     return _run_views(conn, query.order_by(obs.effective_at, obs.id))

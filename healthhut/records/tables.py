@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -83,14 +83,15 @@ class ReadingRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     local_key: str = Field(sa_type=String(255), unique=True)  # device key + kind + device time/sequence
     kind: str = Field(sa_type=String(32))
-    device_key: str = Field(sa_type=String(128), index=True)
+    device_key: str = Field(sa_type=String(128))
     patient_id: int | None = _fk("patients.id")
     effective_at: datetime = _time()
     received_at: datetime = _time()
     reading_json: str = _text()
     created_at: datetime = _time()
 
-    __table_args__ = (Index("ix_readings_patient_id", "patient_id"),)
+    # every index is one more page per ingest commit: only held readings are found by "no patient"
+    __table_args__ = (Index("ix_readings_held", "id", sqlite_where=text("patient_id IS NULL")),)
 
 
 class ObservationRow(SQLModel, table=True):
@@ -106,7 +107,7 @@ class ObservationRow(SQLModel, table=True):
     device_key: str = Field(sa_type=String(128), index=True)
     gateway_device_id: int | None = _fk("devices.id")
     effective_at: datetime = _time(index=True)
-    interpretation: str | None = Field(default=None, sa_type=String(8), nullable=True, index=True)
+    interpretation: str | None = Field(default=None, sa_type=String(8), nullable=True)
     resource_json: str = _text()  # the Observation text exactly as the normaliser serialised it
     created_at: datetime = _time()
     updated_at: datetime = _time()
@@ -114,6 +115,9 @@ class ObservationRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_observations_reading_id", "reading_id"),
         Index("ix_observations_patient_effective", "patient_id", "effective_at"),
+        # flagged() lists the abnormal ones; normal readings (most) stay out of this index
+        Index("ix_observations_flagged", "interpretation", "effective_at",
+              sqlite_where=text("interpretation IS NOT NULL AND interpretation != 'N'")),
     )
 
 
@@ -167,7 +171,7 @@ class AuditRow(SQLModel, table=True):
     __tablename__ = "audit"
 
     id: int | None = Field(default=None, primary_key=True)
-    at: datetime = _time(index=True)
+    at: datetime = _time()  # no index: audit is read by id, which follows time
     actor: str = Field(sa_type=String(128))
     action: str = Field(sa_type=String(64))
     entity: str = Field(sa_type=String(64))

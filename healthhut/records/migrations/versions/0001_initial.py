@@ -50,8 +50,8 @@ def upgrade() -> None:
         sa.Column("reading_json", sa.Text, nullable=False),
         sa.Column("created_at", TIME, nullable=False),
     )
-    op.create_index("ix_readings_device_key", "readings", ["device_key"])
-    op.create_index("ix_readings_patient_id", "readings", ["patient_id"])
+    # only held readings are looked up by "no patient": a partial index costs attributed readings nothing
+    op.create_index("ix_readings_held", "readings", ["id"], sqlite_where=sa.text("patient_id IS NULL"))
     op.create_table(
         "observations",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -73,7 +73,8 @@ def upgrade() -> None:
     op.create_index("ix_observations_patient_effective", "observations", ["patient_id", "effective_at"])
     op.create_index("ix_observations_effective_at", "observations", ["effective_at"])
     op.create_index("ix_observations_code", "observations", ["code"])
-    op.create_index("ix_observations_interpretation", "observations", ["interpretation"])
+    op.create_index("ix_observations_flagged", "observations", ["interpretation", "effective_at"],
+                    sqlite_where=sa.text("interpretation IS NOT NULL AND interpretation != 'N'"))
     op.create_index("ix_observations_device_key", "observations", ["device_key"])
     op.create_table(
         "outbox",
@@ -122,7 +123,6 @@ def upgrade() -> None:
         sa.Column("entity_id", sa.Integer),
         sa.Column("detail", sa.Text),
     )
-    op.create_index("ix_audit_at", "audit", ["at"])
 
 
 def downgrade() -> None:
