@@ -52,6 +52,8 @@ def create_private_file(path: Path) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
     except FileExistsError:
+        if not path.is_file():
+            raise StoreError(f"{path} exists and is not a database file") from None
         tighten_mode(path)
     else:
         os.close(fd)

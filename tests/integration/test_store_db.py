@@ -184,3 +184,25 @@ def test_online_backup_is_private_complete_and_excludes_uncommitted_rows(tmp_pat
 
 def test_the_schema_head_constant_matches_the_newest_migration() -> None:
     assert db.head_revision() == db.SCHEMA_HEAD
+
+
+def test_services_starting_together_on_a_new_database_all_open_it(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "fresh" / "records.db"
+    script = ("import sys; from healthhut.records.store import RecordStore; s = RecordStore.open(sys.argv[1]); "
+              "s.set_state('opened', 'yes'); s.close()")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(path)], stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    status = db.check_database(path)
+    assert status.up_to_date and status.integrity == "ok"
+
+
+def test_a_directory_in_place_of_the_database_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "records.db").mkdir()
+    with pytest.raises(StoreError):
+        RecordStore.open(tmp_path / "records.db")
+    assert mode(tmp_path / "records.db") != 0o600
