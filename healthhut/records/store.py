@@ -60,6 +60,7 @@ OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
 PATIENTS = PatientRow.__table__  # type: ignore[attr-defined]
 READINGS = ReadingRow.__table__  # type: ignore[attr-defined]
 
+
 class RecordStore:
     """The record store on one SQLite file. Synchronous: asyncio callers use `asyncio.to_thread`."""
 
@@ -70,6 +71,8 @@ class RecordStore:
 
     @classmethod
     def open(cls, path: str | Path, *, migrate: bool = True) -> RecordStore:
+        """Open (creating it 0600, parent 0700, if new) the database at `path`: WAL, synchronous=FULL,
+        foreign keys on, busy timeout; migrate to the newest schema, or with `migrate=False` refuse an old one."""
         resolved, engine = db.open_engine(path, create=True)
         try:
             if migrate:
