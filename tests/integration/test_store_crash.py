@@ -11,6 +11,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from healthhut.records.store import OutboxState, RecordStore
 
 WRITER = r'''
@@ -88,6 +90,7 @@ def check_invariants(path: Path) -> int:
         return len(per_reading)
 
 
+@pytest.mark.slow  # ~12 s on an idle machine: six rounds of two Python processes
 def test_sigkill_at_random_points_never_leaves_a_half_written_reading(tmp_path: Path) -> None:
     path = tmp_path / "records.db"
     RecordStore.open(path).close()
