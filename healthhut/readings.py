@@ -217,9 +217,12 @@ class DeviceIdentity:
 
     @property
     def key(self) -> str:
-        """A stable local device key: system id, else address, else model+serial."""
+        """A stable local device key: system id, else (serial devices) model+serial, else address."""
         if self.system_id:
             return self.system_id.upper()
+        if self.transport is not Transport.BLE and self.serial:
+            # a serial port path names the socket, not the device: model + serial number survives a re-plug
+            return f"{self.model or 'device'}-{self.serial}"
         if self.address:
             # Bluetooth addresses are case-insensitive; port paths and URLs are not.
             return self.address.upper() if self.transport is Transport.BLE else self.address

@@ -80,7 +80,7 @@ def test_device_part_falls_back_to_bluetooth_address_then_key() -> None:
     serial = DeviceIdentity(Transport.SERIAL, address="/dev/ttyUSB0", model="CMS50D", serial="A123")
     assert observation_identifier(bp(device=serial), PATIENT, "150020").startswith("CMS50D-A123-1234567-")
     portless = DeviceIdentity(Transport.SERIAL, address="/dev/ttyUSB0")
-    assert observation_identifier(bp(device=portless), PATIENT, "150020").startswith("/DEV/TTYUSB0-1234567-")
+    assert observation_identifier(bp(device=portless), PATIENT, "150020").startswith("/dev/ttyUSB0-1234567-")
     assert canonical_system_id("00-1c-05-ff-fe-ff-e8-74") == "001C05FFFEFFE874"
     with pytest.raises(ReadingError):
         canonical_system_id("001C05FFE874")
@@ -174,7 +174,7 @@ def test_serial_device_and_gateway_and_patient_validate() -> None:
                                             serial="X1"), kinds=[ReadingKind.SPO2])
     Device.model_validate(serial)
     assert serial["identifier"] == [{"system": "https://healthhut.example/fhir/sid/device-key",
-                                     "value": "/DEV/TTYUSB0"}]
+                                     "value": "CMS50D+-X1"}]
     assert serial["serialNumber"] == "X1"
     gateway = gateway_resource("hut-07", "Village 7 health hut")
     Device.model_validate(gateway)
