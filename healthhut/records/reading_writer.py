@@ -137,7 +137,7 @@ class ReadingWriter:
                 cur.execute("ROLLBACK" if result.outcome is StoreOutcome.DUPLICATE else "COMMIT")
             except BaseException as exc:
                 self._abandon(cur)
-                if isinstance(exc, StoreError | KeyboardInterrupt | SystemExit):
+                if isinstance(exc, StoreError) or not isinstance(exc, Exception):
                     raise
                 raise StoreError(f"saving a reading failed: {type(exc).__name__}",
                                  advice="check free disk space and the database file") from exc
