@@ -281,3 +281,18 @@ async def test_saving_from_worker_threads_keeps_the_loop_free_and_serialises_wri
     assert table_counts(store.path)["observations"] == 40
     counts = await asyncio.to_thread(store.outbox_counts)
     assert counts[OutboxState.PENDING] == 40
+
+
+def test_a_failure_midway_leaves_no_rows_and_the_store_keeps_working(store: RecordStore) -> None:
+    reading = bp_reading()
+    good, bad = drafts_for(reading, RESIDENT)
+    broken = ObservationDraft(bad.local_key, bad.identifier, None, None, bad.effective_at,  # type: ignore[arg-type]
+                              None, bad.resource, bad.json)
+    with pytest.raises(StoreError) as caught:
+        store.save_reading(reading, [good, broken], patient=RESIDENT, patient_resource=PATIENT_RESOURCE,
+                           device_resource=DEVICE_RESOURCE, now=NOW)
+    assert RESIDENT.value not in str(caught.value) and "valueQuantity" not in str(caught.value)
+    assert table_counts(store.path) == {"readings": 0, "observations": 0, "outbox": 0, "patients": 0,
+                                        "devices": 0, "audit": 0}
+    assert save(store, reading).outcome is StoreOutcome.STORED  # the device/patient caches were not poisoned
+    assert table_counts(store.path)["devices"] == 1 and table_counts(store.path)["patients"] == 1
