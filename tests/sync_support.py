@@ -31,16 +31,16 @@ class FhirTestServer:
         node = shutil.which("node")
         if node is None:
             raise RuntimeError("node is not installed")
-        args = [node, str(SERVER_DIR / "server.mjs"), "--port", "0", "--admin-port", "0"]
+        args = [node, str(SERVER_DIR / "server.mjs"), "--port", "0", "--admin-port", "0", "--exit-with-stdin"]
         if batch_only:
             args.append("--batch-only")
-        self.process = subprocess.Popen(args, cwd=SERVER_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True)
+        self.process = subprocess.Popen(args, cwd=SERVER_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, text=True)
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
         if not line:
-            err = self.process.stderr.read() if self.process.stderr else ""
-            raise RuntimeError(f"FHIR test server did not start: {err[-2000:]}")
+            raise RuntimeError(f"FHIR test server did not start (exit code {self.process.wait()}); "
+                               f"try: node {SERVER_DIR / 'server.mjs'}")
         ports = json.loads(line)
         self.port: int = ports["port"]
         self.admin_port: int = ports["admin_port"]

