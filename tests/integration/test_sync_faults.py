@@ -157,10 +157,15 @@ def spoil(store_path: Path, identifier: str) -> int:
         return int(row[0])
 
 
-@pytest.mark.parametrize("bundle_type", ["transaction", "batch"])
-async def test_one_invalid_resource_is_dead_lettered_alone(store: RecordStore, tmp_path: Path,
-                                                           bundle_type: str) -> None:
-    server = FhirTestServer(batch_only=bundle_type == "batch")
+@pytest.mark.parametrize(("bundle_type", "batch_only_server"), [
+    ("transaction", False),   # real transactions: a 4xx for the bundle, bisected
+    ("batch", True),          # batch bundles: per-entry 4xx
+    ("transaction", True),    # a server that runs transactions as batches: 200 with a failed entry inside
+])
+async def test_one_invalid_resource_is_dead_lettered_alone(store: RecordStore, tmp_path: Path, bundle_type: str,
+                                                           batch_only_server: bool,
+                                                           all_log_lines: list[str]) -> None:
+    server = FhirTestServer(batch_only=batch_only_server)
     try:
         filled = await asyncio.to_thread(fill_store, store, 12)
         bad = filled.identifiers[7]
@@ -172,6 +177,7 @@ async def test_one_invalid_resource_is_dead_lettered_alone(store: RecordStore, t
         assert [d.observation_id for d in dead] == [observation_id]
         assert "bogusElement" in (dead[0].outcome_json or "")  # the server's OperationOutcome is kept
         assert await asyncio.to_thread(outbox_states, store) == {"sent": 23, "dead": 1}
+        assert not any(bad in line or "R100" in line for line in all_log_lines)
     finally:
         server.stop()
 
