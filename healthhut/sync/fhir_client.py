@@ -231,16 +231,6 @@ class FhirClient:
                                      advice="check platform.auth and its token/key files")
         return classify_response(response)
 
-    async def search_count(self, resource_type: str, identifier: str) -> int:
-        """How many `resource_type` resources carry `identifier` ("system|value"); used by checks and tests."""
-        try:
-            response = await self._http.get(resource_type, params={"identifier": identifier, "_summary": "count"},
-                                            headers=await self._auth_header())
-        except httpx.TransportError as exc:
-            raise TransientSyncError(f"platform search failed ({type(exc).__name__})") from exc
-        reply = classify_response(response)
-        return int(reply.bundle.get("total", 0))
-
 
 def dump_outcome(outcome: dict[str, Any] | None) -> str | None:
     return None if outcome is None else json.dumps(outcome, separators=(",", ":"))

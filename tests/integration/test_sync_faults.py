@@ -228,3 +228,17 @@ async def test_circuit_breaker_stops_hammering(fhir: FhirTestServer, store: Reco
     refused = fhir.stats()["refused"]
     assert 20 <= refused <= 3 + 4 + 3600 / 150 + 1
     assert worker.circuit.state is CircuitState.OPEN
+
+
+async def test_gzip_request_bodies_are_accepted(fhir: FhirTestServer, store: RecordStore) -> None:
+    from healthhut.sync.bundles import prepare_record, transaction_bundle
+
+    await asyncio.to_thread(fill_store, store, 2, patients=1, devices=1)
+    clock = FakeClock()
+    items = await asyncio.to_thread(store.claim_batch, limit=10, now=clock.now, lease=timedelta(minutes=1),
+                                    worker="t")
+    bundle = transaction_bundle([prepare_record(i) for i in items])
+    async with FhirClient(platform_config(fhir.base_url), compress_requests=True) as client:
+        reply = await client.post_bundle(bundle.body)
+    assert reply.status == 200
+    assert len(fhir.stored_identifiers()) == 4
