@@ -50,8 +50,8 @@ class Ingestor:
 
         self._store = store
         self._settings = settings
-        self._gateway_json_set = False
-        self._gateway_resource = gateway_resource(settings.site_id, site_name)
+        # Every Observation names this gateway (PHD observation-gatewayDevice); register its Device once.
+        store.set_gateway(settings.site_id, gateway_resource(settings.site_id, site_name))
 
     def ingest_reading(self, reading: Reading, patient: PatientRef | None, *,
                        now: datetime | None = None) -> IngestOutcome:

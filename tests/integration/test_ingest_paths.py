@@ -100,3 +100,17 @@ def test_kiosk_bp_result_and_error(store: RecordStore) -> None:
     # the same kiosk frame seen again at the same instant (a replayed capture) is not stored twice
     repeated = ingestor.ingest_frame(pc300, error, context(KIOSK, minute=42), PATIENT)
     assert [o.status for o in repeated] == [IngestStatus.DUPLICATE]
+
+
+def test_claimed_records_carry_their_patient_device_and_gateway(store: RecordStore) -> None:
+    from datetime import timedelta
+
+    ingestor = Ingestor(store, NormaliseSettings(site_id="hut-test"), site_name="Test hut")
+    ingestor.ingest_frame(get_codec("bls.measurement"), bytes.fromhex("06780050005d00e80706170e230a4800"),
+                          context(CUFF), PATIENT)
+    items = store.claim_batch(limit=10, now=datetime.now(UTC), lease=timedelta(minutes=1), worker="test")
+    assert len(items) == 2
+    for item in items:
+        assert item.gateway_json is not None and '"Device"' in item.gateway_json
+        assert '"Patient"' in item.patient_json and '"Device"' in item.device_json
+        assert "urn:uuid:" in item.observation_json
