@@ -35,7 +35,5 @@ if [ "${1:-}" = "test" ]; then
   command -v node >/dev/null || missing+=(nodejs)
   command -v npm >/dev/null || missing+=(npm)
   apt_install "${missing[@]}"
-  if [ -f tests/fhir_server/package-lock.json ]; then
-    (cd tests/fhir_server && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-  fi
+  bash tests/fhir_server/install.sh
 fi
