@@ -47,6 +47,7 @@ _PASS_REASONS = frozenset({_WAIT_PROBE, _WENT_DOWN})  # rows handed back unsent,
 STATE_LAST_SUCCESS = "sync.last_success"
 STATE_LAST_ERROR = "sync.last_error"
 STATE_CIRCUIT = "sync.circuit"
+STATE_BUNDLE_SIZE = "sync.bundle_size"  # what the sizer learned, so a restart does not relearn it by refusals
 
 
 class OutboxStore(Protocol):
@@ -124,14 +125,24 @@ class SyncWorker:
         self._resolved: dict[str, str] = {}  # batch mode: urn -> "Type/id" known to exist on the server
         self._last_success_written = 0.0
         self._circuit_written: str | None = None
+        self._size_written: str | None = None
+        self._size_restored = False
 
     # ---- one pass -------------------------------------------------------------------------------------
     async def run_pass(self) -> tuple[int, PassOutcome]:
         """Claim what is due (unless the circuit is open), send it, record the results. Returns (claimed, ...)."""
-        outcome = PassOutcome()
+        items, probing = await self._claim()
+        if not items:
+            return 0, PassOutcome()
+        outcome = await self._send(items, probing)
+        await asyncio.to_thread(self._record, outcome)
+        return len(items), outcome
+
+    async def _claim(self) -> tuple[Sequence[Any], bool]:
+        """Due outbox items (none while the circuit is open) and whether they are a probe."""
         now = self._now()
         if not self.circuit.allow(now.timestamp()):
-            return 0, outcome
+            return [], False
         probing = self.circuit.state is CircuitState.HALF_OPEN
         per_bundle = min(self.settings.batch_size, self.sizer.current)
         # Several rounds of bundles per claim: the claim and the result writes (each an fsync'd SQLite
@@ -139,30 +150,79 @@ class SyncWorker:
         rounds = 1 if probing else max(1, self.settings.concurrency) * self.settings.rounds_per_claim
         items = await asyncio.to_thread(self.store.claim_batch, limit=per_bundle * rounds, now=now,
                                         lease=self.settings.lease, worker=self.settings.worker_name)
-        if not items:
-            if probing:
-                self.circuit.probe_skipped()
-            return 0, outcome
+        if not items and probing:
+            self.circuit.probe_skipped()
+        return items, probing
+
+    async def _send(self, items: Sequence[Any], probing: bool) -> PassOutcome:
+        outcome = PassOutcome()
         attempts = {item.outbox_id: item.attempts for item in items}
         queue = deque(prepare_record(item) for item in items)
         if probing:
             await self._deliver(self._take(queue), attempts, outcome)
             if queue:  # claimed but not probed with: due again at once
                 outcome.retry.append(([r.outbox_id for r in queue], 0.0, _WAIT_PROBE))
-        else:
-            async def sender() -> None:
-                # Groups are cut when a sender is free, so they follow the bundle size as it adapts.
-                while queue:
-                    if not self.circuit.allow(self._now().timestamp()):
-                        # the platform went down during this pass: do not pile on
-                        outcome.retry.append(([r.outbox_id for r in queue], 0.0, _WENT_DOWN))
-                        queue.clear()
-                        return
-                    await self._deliver(self._take(queue), attempts, outcome)
+            return outcome
 
-            await asyncio.gather(*(sender() for _ in range(max(1, self.settings.concurrency))))
-        await asyncio.to_thread(self._record, outcome)
-        return len(items), outcome
+        async def sender() -> None:
+            # Groups are cut when a sender is free, so they follow the bundle size as it adapts.
+            while queue:
+                if not self.circuit.allow(self._now().timestamp()):
+                    # the platform went down during this pass: do not pile on
+                    outcome.retry.append(([r.outbox_id for r in queue], 0.0, _WENT_DOWN))
+                    queue.clear()
+                    return
+                await self._deliver(self._take(queue), attempts, outcome)
+
+        await asyncio.gather(*(sender() for _ in range(max(1, self.settings.concurrency))))
+        return outcome
+
+    async def _stream(self, report: DrainReport, stop: asyncio.Event | None) -> None:
+        """Passes back to back until a claim comes back empty, pipelined: while one pass's bundles are on the
+        wire, the next claim and the previous pass's results are written to SQLite in threads."""
+        if not self._size_restored:
+            self._size_restored = True
+            await asyncio.to_thread(self._restore_size)
+        recording: asyncio.Future[None] | None = None
+        items, probing = await self._claim()
+        try:
+            while items:
+                if stop is not None and stop.is_set():
+                    await asyncio.to_thread(self._hand_back, items)
+                    return
+                next_claim = None if probing else asyncio.ensure_future(self._claim())
+                outcome = await self._send(items, probing)
+                if recording is not None:
+                    await recording
+                recording = asyncio.ensure_future(asyncio.to_thread(self._record, outcome))
+                report.add(len(items), outcome)
+                if next_claim is None:
+                    await recording
+                    items, probing = await self._claim()
+                else:
+                    items, probing = await next_claim
+        finally:
+            if recording is not None:
+                await recording
+
+    def _restore_size(self) -> None:
+        getter = getattr(self.store, "get_state", None)
+        text = getter(STATE_BUNDLE_SIZE) if getter is not None else None
+        try:
+            saved = json.loads(text) if text else {}
+            current, ceiling = int(saved["current"]), int(saved["ceiling"])
+        except (ValueError, KeyError, TypeError):
+            return
+        top = self.sizer.maximum  # batch_size may have changed since: stay within today's maximum
+        self.sizer.current = max(1, min(current, top))
+        self.sizer.ceiling = max(1, min(ceiling, top))
+        self.sizer.largest_success = min(int(saved.get("largest_success", 0)), top)
+        self._size_written = text
+
+    def _hand_back(self, items: Sequence[Any]) -> None:
+        """Claimed but not sent (stopping): due again at once for whoever runs next."""
+        now = self._now()
+        self.store.schedule_retry([i.outbox_id for i in items], now=now, next_attempt_at=now, error="not sent")
 
     def _take(self, queue: deque[PreparedRecord]) -> list[PreparedRecord]:
         """The next bundle's records: at most `batch_size` Observations and `sizer.current` entries in all
@@ -196,6 +256,11 @@ class SyncWorker:
         if real_retries or outcome.dead:
             reason = real_retries[-1] if real_retries else outcome.dead[-1][1]
             self.store.set_state(STATE_LAST_ERROR, json.dumps({"at": now.isoformat(), "reason": reason}))
+        size = json.dumps({"current": self.sizer.current, "ceiling": self.sizer.ceiling,
+                           "largest_success": self.sizer.largest_success})
+        if size != self._size_written:
+            self.store.set_state(STATE_BUNDLE_SIZE, size)
+            self._size_written = size
         snapshot = self.circuit.snapshot()
         if snapshot != self._circuit_written:
             self.store.set_state(STATE_CIRCUIT, snapshot)
@@ -354,10 +419,7 @@ class SyncWorker:
         report = DrainReport()
         started = self._now()
         while stop is None or not stop.is_set():
-            claimed, outcome = await self.run_pass()
-            report.add(claimed, outcome)
-            if claimed:
-                continue
+            await self._stream(report, stop)
             if not until_empty or remaining is None or await remaining() == 0:
                 break
             if (self._now() - started).total_seconds() >= max_wait:
@@ -367,10 +429,9 @@ class SyncWorker:
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """The `healthhut run sync` loop: drain, then look again every `idle_poll` seconds until `stop`."""
+        report = DrainReport()
         while not stop.is_set():
-            claimed, _ = await self.run_pass()
-            if claimed:
-                continue
+            await self._stream(report, stop)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._idle_delay())
 

@@ -42,20 +42,26 @@ def test_sigkill_during_drain_then_restart_repeatedly(server: FhirTestServer, tm
     try:
         filled = fill_store(store, 1500, patients=7, devices=3)  # 3000 Observations
         total = len(filled.identifiers)
-        server.faults(latency_ms=4)
+        server.faults(latency_ms=40)  # slow enough that a kill lands mid-drain
         rng = random.Random(20260301)
         kills_mid_drain = 0
-        progress = []
+        progress = [0]
         for _ in range(12):
             child = start_child(db, server)
-            time.sleep(rng.uniform(0.6, 1.6))  # python start-up is ~0.5 s of this; the rest is draining
+            # wait until this run has delivered something, then kill it a random moment later
+            deadline = time.monotonic() + 30
+            while sent_count(store) == progress[-1] and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.5))
             child.send_signal(signal.SIGKILL)
             child.wait(timeout=10)
             sent = sent_count(store)
             progress.append(sent)
-            if 0 < sent < total:
+            if progress[-2] < sent < total:
                 kills_mid_drain += 1
-        assert kills_mid_drain >= 3, progress
+            if sent == total:
+                break
+        assert kills_mid_drain >= 5, progress
         server.faults(latency_ms=0)
         child = start_child(db, server)
         try:
