@@ -4,6 +4,10 @@ fhir.resources serialises Decimal("36.80") as 36.8 (reference ble-and-fhir.md §
 resolution, so resources are serialised here from our own dicts and the models are only used to validate.
 Read stored JSON back with `loads` (floats become Decimal) to compare it with the dict it came from:
 `loads(dumps(resource)) == resource`.
+
+Every stored record passes through `dumps`, so it runs on simplejson's C encoder: containers, strings, ints and
+floats are written in C exactly as the standard library's `json` writes them (ensure_ascii off, compact
+separators); only Decimals come back to Python, once each, to be written in plain positional notation.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from typing import Any
+
+import simplejson
 
 
 def _number(value: Decimal) -> str:
@@ -20,41 +26,32 @@ def _number(value: Decimal) -> str:
     return format(value, "f")
 
 
-def _encode(value: Any, out: list[str]) -> None:
-    if isinstance(value, dict):
-        out.append("{")
-        for index, (key, item) in enumerate(value.items()):
-            if not isinstance(key, str):
-                raise TypeError("JSON object keys must be strings")
-            if index:
-                out.append(",")
-            out.append(json.dumps(key, ensure_ascii=False))
-            out.append(":")
-            _encode(item, out)
-        out.append("}")
-    elif isinstance(value, list | tuple):
-        out.append("[")
-        for index, item in enumerate(value):
-            if index:
-                out.append(",")
-            _encode(item, out)
-        out.append("]")
-    elif isinstance(value, Decimal):
-        out.append(_number(value))
-    elif value is None or isinstance(value, str | bool | int):
-        out.append(json.dumps(value, ensure_ascii=False))
-    elif isinstance(value, float):
-        # Floats have no resolution to keep; refuse NaN/inf like FHIR does.
-        out.append(json.dumps(value, allow_nan=False))
-    else:
-        raise TypeError(f"cannot encode {type(value).__name__} as FHIR JSON")
+def _decimal_text(value: Any) -> simplejson.RawJSON:
+    """The encoder's fallback: a Decimal becomes its exact digits; anything else unencodable is refused."""
+    if isinstance(value, Decimal):
+        return simplejson.RawJSON(_number(value))
+    raise TypeError(f"cannot encode {type(value).__name__} as FHIR JSON")
+
+
+# Built once; an encoder holds only its settings. use_decimal is off on purpose: simplejson would write
+# str(Decimal("2E+1")) = "2E+1", so Decimals go to `_decimal_text` instead. namedtuple_as_object and for_json
+# are off so that only dicts become objects, and encoding=None refuses bytes, as the standard library does.
+_ENCODER = simplejson.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, allow_nan=False, use_decimal=False, default=_decimal_text,
+    encoding=None,
+    namedtuple_as_object=False, tuple_as_array=True, for_json=False, iterable_as_array=False,
+)
 
 
 def dumps(resource: Any) -> str:
-    """Serialise a JSON-ready structure (Decimals allowed) to compact canonical JSON text."""
-    out: list[str] = []
-    _encode(resource, out)
-    return "".join(out)
+    """Serialise a JSON-ready structure (Decimals allowed) to compact canonical JSON text.
+
+    NaN and infinities raise ValueError, other values that are not JSON raise TypeError. Object keys should be
+    strings (FHIR JSON has no other kind); int, float, bool and None keys are written as strings, as
+    `json.dumps` does.
+    """
+    text: str = _ENCODER.encode(resource)
+    return text
 
 
 def loads(text: str) -> Any:
