@@ -72,7 +72,8 @@ def _write_csv(store: RecordStore, out: TextIO, patient: PatientRef | None, sinc
     for view in store.iter_observation_views(patient=patient, since=since):
         entry = observation_entry(view)
         values = "; ".join(
-            f"{v['code']}={v['value']} {v['unit']}" if "value" in v else f"{v['code']}=absent:{v.get('absent', '')}"
+            f"{v['code']}={v['value']} {v['unit']}" if "value" in v else (
+                f"{v['code']}: {v['conclusion']}" if "conclusion" in v else f"{v['code']}=absent:{v.get('absent', '')}")
             for v in entry["values"])
         writer.writerow([entry["observation_id"], entry["reading_id"], entry["effective_at"], entry["code"],
                          entry["display"], values, entry["interpretation"] or "", entry["time_quality"],

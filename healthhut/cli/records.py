@@ -40,6 +40,8 @@ def _quantity_text(element: dict[str, Any]) -> dict[str, Any]:
         return {"absent": element["dataAbsentReason"]["coding"][0]["code"]}
     if "valueSampledData" in element:
         return {"sampled": element["valueSampledData"].get("dimensions", 1)}
+    if "conclusion" in element:  # a DiagnosticReport (a night's): no value of its own, its conclusion says it
+        return {"conclusion": element["conclusion"]}
     return {}
 
 
@@ -82,7 +84,8 @@ def _print_observations(title: str, views: list[ObservationView]) -> None:
     for view in views:
         entry = observation_entry(view)
         value_text = ", ".join(
-            f"{v['value']} {v['unit']}" if "value" in v else (f"absent ({v['absent']})" if "absent" in v else "series")
+            f"{v['value']} {v['unit']}" if "value" in v else (f"absent ({v['absent']})" if "absent" in v else
+                                                              v.get("conclusion", "series"))
             for v in entry["values"])
         flag = entry["interpretation"] or ""
         style = "bold red" if flag in ("HH", "LL") else ("yellow" if flag in ("H", "L") else "")

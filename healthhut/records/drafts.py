@@ -38,3 +38,9 @@ class ObservationDraft:
     interpretation: str | None   # worst of the v3 ObservationInterpretation flags: N, L, H, LL, HH
     resource: dict[str, Any]     # the Observation as a JSON-ready dict
     json: str                    # canonical serialisation of `resource`; stored as-is, never re-serialised
+
+    @property
+    def resource_type(self) -> str:
+        """The FHIR type of `resource`: "Observation", or e.g. "DiagnosticReport" for a report that groups the
+        reading's Observations (it is stored, de-duplicated and sent exactly like them)."""
+        return str(self.resource.get("resourceType", "Observation"))

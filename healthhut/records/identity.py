@@ -122,3 +122,20 @@ def observation_identifier(reading: Reading, patient: PatientRef, mdc_code: str)
 def identifier_element(reading: Reading, patient: PatientRef, mdc_code: str) -> dict[str, str]:
     """The `Observation.identifier` entry for this Observation."""
     return {"system": IDENTIFIER_SYSTEM, "value": observation_identifier(reading, patient, mdc_code)}
+
+
+# A report grouping a reading's Observations (a night's DiagnosticReport) is not a PHD Observation: its
+# identifier lives in a project system, built like the Observation ones with the report's type code in the
+# place of the MDC code. Pinned like the choices above: the server de-duplicates on the exact string.
+REPORT_IDENTIFIER_SYSTEM = f"{codes.PROJECT_BASE}/sid/report"
+
+
+def report_identifier(reading: Reading, patient: PatientRef, type_code: str) -> str:
+    """Device, patient value, patient system, report type code, device timestamp token. Never log it."""
+    return "-".join([device_part(reading.device), patient.value, patient.system, type_code,
+                     device_timestamp_token(reading)])
+
+
+def report_identifier_element(reading: Reading, patient: PatientRef, type_code: str) -> dict[str, str]:
+    """The `DiagnosticReport.identifier` entry (conditional-create key) for this reading's report."""
+    return {"system": REPORT_IDENTIFIER_SYSTEM, "value": report_identifier(reading, patient, type_code)}

@@ -1,4 +1,7 @@
-"""The outbox: one row per observation, moved held -> pending -> sending -> sent | dead by the sync worker.
+"""The outbox: one row per stored record, moved held -> pending -> sending -> sent | dead by the sync worker.
+
+A record is an Observation or (`resource_type`) another resource stored the same way, e.g. a night's
+DiagnosticReport.
 
 Functions here take a connection already inside the caller's transaction (RecordStore opens it), so a claim
 is one BEGIN IMMEDIATE transaction and two workers can never claim the same row.
@@ -44,6 +47,7 @@ class OutboxItem:
     patient_json: str
     device_json: str
     gateway_json: str | None
+    resource_type: str = "Observation"  # what `observation_json` holds: an Observation or a DiagnosticReport
 
     def __repr__(self) -> str:  # the identifier and the JSON bodies are personal data
         return f"OutboxItem(outbox_id={self.outbox_id}, observation_id={self.observation_id})"
@@ -81,7 +85,7 @@ def claim_batch(conn: Connection, *, limit: int, now: datetime, lease: timedelta
                                                                                  int(registered))
     query = (
         select(o.id, o.observation_id, obs.identifier, o.attempts, obs.resource_json, pat.resource_json,
-               dev.resource_json, gateway.c.resource_json)
+               dev.resource_json, gateway.c.resource_json, obs.resource_type)
         .select_from(OUTBOX)
         .join(OBSERVATIONS, obs.id == o.observation_id)
         .join(PATIENTS, pat.id == obs.patient_id)
@@ -91,7 +95,8 @@ def claim_batch(conn: Connection, *, limit: int, now: datetime, lease: timedelta
         .order_by(o.next_attempt_at, o.id)
     )
     return [OutboxItem(outbox_id=r[0], observation_id=r[1], identifier=r[2] or "", attempts=r[3],
-                       observation_json=r[4], patient_json=r[5] or "", device_json=r[6], gateway_json=r[7])
+                       observation_json=r[4], patient_json=r[5] or "", device_json=r[6], gateway_json=r[7],
+                       resource_type=r[8])
             for r in conn.execute(query)]
 
 

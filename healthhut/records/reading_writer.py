@@ -81,8 +81,8 @@ _FIND_READING = "SELECT id FROM readings WHERE local_key = ?"
 _FIND_STATE = "SELECT value FROM state WHERE key = ?"
 _INSERT_OBSERVATION = (  # no conflict target: a clash on local_key OR identifier makes it a duplicate
     "INSERT INTO observations (reading_id, local_key, identifier, code, mdc_code, patient_id, device_key, "
-    "gateway_device_id, effective_at, interpretation, resource_json, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id")
+    "gateway_device_id, effective_at, interpretation, resource_json, resource_type, created_at, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id")
 _INSERT_OUTBOX = (
     "INSERT INTO outbox (observation_id, state, attempts, next_attempt_at, created_at, updated_at) "
     "VALUES (?, ?, 0, ?, ?, ?)")
@@ -215,7 +215,7 @@ class ReadingWriter:
         for d in drafts:
             cur.execute(_INSERT_OBSERVATION, (
                 reading_id, d.local_key, d.identifier, d.code, d.mdc_code, patient_id, device_key, gateway_id,
-                utc_text(d.effective_at), d.interpretation, d.json, at, at))
+                utc_text(d.effective_at), d.interpretation, d.json, d.resource_type, at, at))
             row = cur.fetchall()
             if row:
                 observation_ids.append(row[0][0])

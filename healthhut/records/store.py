@@ -213,7 +213,8 @@ class RecordStore:
                     continue
                 fields = {"identifier": d.identifier, "code": d.code, "mdc_code": d.mdc_code,
                           "patient_id": patient_id, "effective_at": d.effective_at,
-                          "interpretation": d.interpretation, "resource_json": d.json, "updated_at": now}
+                          "interpretation": d.interpretation, "resource_json": d.json,
+                          "resource_type": d.resource_type, "updated_at": now}
                 existing = conn.execute(select(obs.id).where(obs.local_key == d.local_key,
                                                              obs.reading_id == reading_id)).first()
                 if existing is None:

@@ -108,7 +108,10 @@ class ObservationRow(SQLModel, table=True):
     gateway_device_id: int | None = _fk("devices.id")
     effective_at: datetime = _time(index=True)
     interpretation: str | None = Field(default=None, sa_type=String(8), nullable=True)
-    resource_json: str = _text()  # the Observation text exactly as the normaliser serialised it
+    resource_json: str = _text()  # the resource text exactly as the normaliser serialised it
+    # added in revision 0003: "Observation", or "DiagnosticReport" for a report grouping a reading's records
+    resource_type: str = Field(default="Observation", sa_type=String(32),
+                               sa_column_kwargs={"server_default": "Observation"})
     created_at: datetime = _time()
     updated_at: datetime = _time()
 

@@ -63,6 +63,7 @@ class PreparedRecord:
     observation_text: str
     if_none_exist: str
     supporting: tuple[SupportingResource, ...]
+    resource_type: str = "Observation"  # the record's type (a night's DiagnosticReport is one too): request.url
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +123,11 @@ def _supporting(full_url: str, text: str) -> SupportingResource:
 
 
 def prepare_record(item: OutboxRecord) -> PreparedRecord:
-    """Match the Observation's urn references to the item's Patient, Device and gateway texts."""
+    """Match the record's urn references to the item's Patient, Device and gateway texts.
+
+    The record is an Observation or another resource the store keeps the same way (a DiagnosticReport): its
+    own `resourceType` names the request url, its identifier the conditional create.
+    """
     observation = json.loads(item.observation_json)
     query = _first_identifier(observation, preferred_value=item.identifier)
     if query is None:
@@ -139,7 +144,8 @@ def prepare_record(item: OutboxRecord) -> PreparedRecord:
     if item.gateway_json is not None and others:
         supporting.append(_supporting(others[0], item.gateway_json))
     return PreparedRecord(outbox_id=item.outbox_id, observation_text=item.observation_json,
-                          if_none_exist=query, supporting=tuple(supporting))
+                          if_none_exist=query, supporting=tuple(supporting),
+                          resource_type=str(observation.get("resourceType") or "Observation"))
 
 
 def _entry(text: str, resource_type: str, if_none_exist: str | None, full_url: str | None) -> str:
@@ -176,7 +182,7 @@ def transaction_bundle(records: Sequence[PreparedRecord], *, bundle_type: Bundle
             if target is not None:
                 text = text.replace(f'"{support.full_url}"', json.dumps(target))
         positions.append(len(entries))
-        entries.append(_entry(text, "Observation", record.if_none_exist, None))
+        entries.append(_entry(text, record.resource_type, record.if_none_exist, None))
     return AssembledBundle(body=_bundle(bundle_type, entries), outbox_ids=tuple(r.outbox_id for r in records),
                            observation_entry_index=tuple(positions), supporting=tuple(seen.values()),
                            entry_count=len(entries))
