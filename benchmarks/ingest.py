@@ -2,7 +2,14 @@
 
 The floor is plain `sqlite3` inserting the same Observation JSON texts, one commit per reading, in WAL mode
 with synchronous=FULL: what durability alone costs on this disk. Target (issue 2): the pipeline costs at
-most 3x the floor. Run: .venv/bin/python benchmarks/ingest.py [readings]
+most 3x the floor. Run: .venv/bin/python benchmarks/ingest.py [readings] (default 20,000)
+
+Three loops run interleaved in chunks (rotating which goes first), so a disk or CPU that other work slows down
+slows all three alike:
+- pipeline: `Ingestor.ingest_frame`, exactly what the daemon and `healthhut replay` run;
+- staged: the same steps called one by one into a second store, each timed (decode, normalise-build,
+  serialise, validate, store), to show where the time goes; its total should match the pipeline's;
+- floor: the staged run's JSON texts, plain sqlite3, one commit per reading.
 """
 
 from __future__ import annotations
@@ -16,16 +23,27 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from healthhut.drivers.codecs.base import ReadingContext
+from healthhut.drivers.codecs.base import Codec, ReadingContext
 from healthhut.drivers.codecs.registry import get_codec
 from healthhut.gateway.ingest import Ingestor, IngestStatus
 from healthhut.readings import DeviceIdentity, Transport
+from healthhut.records import fhir_json
 from healthhut.records.drafts import PatientRef
-from healthhut.records.normalise import NormaliseSettings
-from healthhut.records.store import RecordStore
+from healthhut.records.normalise import (
+    NormaliseSettings,
+    assemble_draft,
+    build_observations,
+    device_resource,
+    patient_resource,
+    validate_observation,
+)
+from healthhut.records.store import RecordStore, StoreOutcome
 
 SITE_TZ = ZoneInfo("Asia/Shanghai")
+SITE_ID = "bench-hut"
 PATIENT = PatientRef(system="urn:oid:2.999.1", value="bench-resident")
+CHUNK = 100
+STAGES = ("decode", "normalise-build", "serialise", "validate", "store")
 
 
 def bp_frame(index: int) -> bytes:
@@ -37,51 +55,126 @@ def bp_frame(index: int) -> bytes:
             + struct.pack("<h", 60 + index % 40))
 
 
-def run_pipeline(db: Path, frames: list[bytes]) -> tuple[float, list[list[str]]]:
-    store = RecordStore.open(db)
-    codec = get_codec("bls.measurement")
-    ingestor = Ingestor(store, NormaliseSettings(site_id="bench-hut"))
-    context = ReadingContext(device=DeviceIdentity(Transport.BLE, address="00:1C:05:FF:E8:74"),
-                             received_at=datetime.now(UTC), timezone=SITE_TZ)
-    start = time.perf_counter()
-    for frame in frames:
-        outcomes = ingestor.ingest_frame(codec, frame, context, PATIENT)
-        if outcomes[0].status is not IngestStatus.STORED:
-            raise SystemExit(f"unexpected outcome {outcomes[0]}")
-    elapsed = time.perf_counter() - start
-    texts = [[row] for row in store.iter_observation_json()] if hasattr(store, "iter_observation_json") else []
-    store.close()
-    return elapsed, texts
+class Pipeline:
+    """The real path: one Ingestor over its own store."""
+
+    def __init__(self, db: Path, codec: Codec, context: ReadingContext) -> None:
+        self.store = RecordStore.open(db)
+        self.ingestor = Ingestor(self.store, NormaliseSettings(site_id=SITE_ID))
+        self.codec, self.context, self.seconds = codec, context, 0.0
+
+    def run(self, frames: list[bytes]) -> None:
+        start = time.perf_counter()
+        for frame in frames:
+            outcomes = self.ingestor.ingest_frame(self.codec, frame, self.context, PATIENT)
+            if outcomes[0].status is not IngestStatus.STORED:
+                raise SystemExit(f"unexpected outcome {outcomes[0]}")
+        self.seconds += time.perf_counter() - start
 
 
-def run_floor(db: Path, per_reading: list[list[str]]) -> float:
-    connection = sqlite3.connect(db, isolation_level=None)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=FULL")
-    connection.execute("CREATE TABLE observations (id INTEGER PRIMARY KEY, json TEXT NOT NULL)")
-    start = time.perf_counter()
-    for texts in per_reading:
-        connection.execute("BEGIN")
-        connection.executemany("INSERT INTO observations (json) VALUES (?)", [(t,) for t in texts])
-        connection.execute("COMMIT")
-    elapsed = time.perf_counter() - start
-    connection.close()
-    return elapsed
+class Staged:
+    """The same steps as `Ingestor.ingest_frame` + `observations_for`, called one by one and timed each."""
+
+    def __init__(self, db: Path, codec: Codec, context: ReadingContext) -> None:
+        self.store = RecordStore.open(db)
+        self.settings = NormaliseSettings(site_id=SITE_ID)
+        # what the Ingestor does once, at start-up
+        Ingestor(self.store, self.settings)
+        self.codec, self.context = codec, context
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+
+    def run(self, frames: list[bytes]) -> list[list[str]]:
+        clock, spent, texts_per_reading = time.perf_counter, self.seconds, []
+        for frame in frames:
+            t0 = clock()
+            (reading,) = self.codec.readings(self.codec.decode(frame), self.context)
+            t1 = clock()
+            pending = build_observations(reading, PATIENT, self.settings)
+            t2 = clock()
+            texts = [fhir_json.dumps(p.resource) for p in pending]
+            t3 = clock()
+            for text in texts:
+                validate_observation(text)
+            t4 = clock()
+            drafts = [assemble_draft(p, reading, text) for p, text in zip(pending, texts, strict=True)]
+            result = self.store.save_reading(
+                reading, drafts, patient=PATIENT, patient_resource=patient_resource(PATIENT),
+                device_resource=device_resource(reading.device, kinds=[reading.kind]), now=datetime.now(UTC))
+            t5 = clock()
+            if result.outcome is not StoreOutcome.STORED:
+                raise SystemExit(f"unexpected outcome {result.outcome}")
+            for stage, began, ended in zip(STAGES, (t0, t1, t2, t3, t4), (t1, t2, t3, t4, t5), strict=True):
+                spent[stage] += ended - began
+            texts_per_reading.append(texts)
+        return texts_per_reading
+
+
+class Floor:
+    """Plain sqlite3: the same texts, one durable commit per reading."""
+
+    def __init__(self, db: Path) -> None:
+        self.connection = sqlite3.connect(db, isolation_level=None)
+        self.connection.execute("PRAGMA journal_mode=WAL")
+        self.connection.execute("PRAGMA synchronous=FULL")
+        self.connection.execute("CREATE TABLE observations (id INTEGER PRIMARY KEY, json TEXT NOT NULL)")
+        self.seconds = 0.0
+
+    def run(self, per_reading: list[list[str]]) -> None:
+        execute, executemany = self.connection.execute, self.connection.executemany
+        start = time.perf_counter()
+        for texts in per_reading:
+            execute("BEGIN")
+            executemany("INSERT INTO observations (json) VALUES (?)", [(t,) for t in texts])
+            execute("COMMIT")
+        self.seconds += time.perf_counter() - start
 
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
     frames = [bp_frame(i) for i in range(count)]
+    codec = get_codec("bls.measurement")
+    context = ReadingContext(device=DeviceIdentity(Transport.BLE, address="00:1C:05:FF:E8:74"),
+                             received_at=datetime.now(UTC), timezone=SITE_TZ)
     with tempfile.TemporaryDirectory() as tmp:
-        pipeline_s, stored = run_pipeline(Path(tmp) / "pipeline.db", frames)
-        texts = [row[0] for row in stored]
-        per_reading = [texts[i:i + 2] for i in range(0, len(texts), 2)]
-        floor_s = run_floor(Path(tmp) / "floor.db", per_reading)
-    print(f"pipeline: {count} readings ({len(texts)} observations) in {pipeline_s:.2f} s "
-          f"= {count / pipeline_s:,.0f} readings/s")
-    print(f"floor:    same JSON, plain sqlite3, one commit per reading, WAL + synchronous=FULL: {floor_s:.2f} s "
-          f"= {count / floor_s:,.0f} readings/s")
-    print(f"ratio:    pipeline / floor = {pipeline_s / floor_s:.2f}x (target <= 3x)")
+        pipeline = Pipeline(Path(tmp) / "pipeline.db", codec, context)
+        staged = Staged(Path(tmp) / "staged.db", codec, context)
+        floor = Floor(Path(tmp) / "floor.db")
+        staged_texts: list[str] = []
+        for number, start in enumerate(range(0, count, CHUNK)):
+            chunk = frames[start:start + CHUNK]
+            # the floor needs the staged texts, so it never goes first; the other two swap every chunk
+            if number % 2 == 0:
+                pipeline.run(chunk)
+                texts = staged.run(chunk)
+            else:
+                texts = staged.run(chunk)
+                pipeline.run(chunk)
+            floor.run(texts)
+            staged_texts.extend(text for reading_texts in texts for text in reading_texts)
+        stored = list(pipeline.store.iter_observation_json())
+        if stored != staged_texts:
+            raise SystemExit("the staged run stored other JSON than the pipeline: the breakdown would be wrong")
+        pipeline.store.close()
+        staged.store.close()
+        floor.connection.close()
+
+    def per_reading(seconds: float) -> str:
+        return f"{seconds / count * 1e6:8,.0f} us/reading"
+
+    staged_total = sum(staged.seconds.values())
+    print(f"{count:,} blood-pressure readings, {len(stored):,} observations; chunks of {CHUNK}, interleaved")
+    print(f"pipeline (Ingestor.ingest_frame): {per_reading(pipeline.seconds)} = {count / pipeline.seconds:,.0f} "
+          "readings/s")
+    print(f"floor (same JSON, plain sqlite3, one commit per reading, WAL + synchronous=FULL): "
+          f"{per_reading(floor.seconds)} = {count / floor.seconds:,.0f} readings/s")
+    print("staged breakdown (the same steps one by one):")
+    for stage in STAGES:
+        print(f"  {stage:16s} {per_reading(staged.seconds[stage])}")
+    print(f"  {'total':16s} {per_reading(staged_total)}")
+    print(f"  store - floor    {per_reading(staged.seconds['store'] - floor.seconds)}  (the store's cost above bare "
+          "durability)")
+    print(f"ratio: pipeline / floor = {pipeline.seconds / floor.seconds:.2f}x, staged / floor = "
+          f"{staged_total / floor.seconds:.2f}x (target <= 3x)")
 
 
 if __name__ == "__main__":

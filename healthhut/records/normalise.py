@@ -28,6 +28,8 @@ from healthhut.records.resources import device_resource, gateway_resource, patie
 __all__ = [
     "KIND_BUILDERS",
     "NormaliseSettings",
+    "assemble_draft",
+    "build_observations",
     "device_resource",
     "gateway_resource",
     "observations_for",
@@ -63,21 +65,28 @@ def _builder(kind: ReadingKind, settings: NormaliseSettings) -> ObservationBuild
     return cast(ObservationBuilder, getattr(importlib.import_module(module_name), function_name))
 
 
-def validate_observation(resource: Mapping[str, Any]) -> None:
-    """Validate with the R4B Observation model; ReadingError naming only the failing element paths."""
+def validate_observation(resource: Mapping[str, Any] | str) -> None:
+    """Validate with the R4B Observation model; ReadingError naming only the failing element paths.
+
+    Give it the serialised text to validate exactly the bytes that will be stored (as `observations_for`
+    does; it costs the same as validating the dict), or the JSON-ready dict.
+    """
     from fhir.resources.R4B.observation import Observation
     from pydantic import ValidationError
 
     try:
-        Observation.model_validate(resource)
+        if isinstance(resource, str):
+            Observation.model_validate_json(resource)
+        else:
+            Observation.model_validate(resource)
     except ValidationError as exc:
         # pydantic messages echo the input; keep only where it failed (no values, no identifiers).
         where = sorted({".".join(str(part) for part in error["loc"]) for error in exc.errors()})
         raise ReadingError("the FHIR Observation does not validate at " + ", ".join(where[:5])) from None
 
 
-def _draft(pending: PendingObservation, reading: Reading) -> ObservationDraft:
-    validate_observation(pending.resource)          # once per record, here, never again downstream
+def assemble_draft(pending: PendingObservation, reading: Reading, text: str) -> ObservationDraft:
+    """The draft of a pending Observation whose serialisation `text` has been validated."""
     return ObservationDraft(
         local_key=pending.local_key,
         identifier=pending.identifier,
@@ -86,8 +95,30 @@ def _draft(pending: PendingObservation, reading: Reading) -> ObservationDraft:
         effective_at=reading.effective_at,
         interpretation=pending.interpretation,
         resource=pending.resource,
-        json=fhir_json.dumps(pending.resource),
+        json=text,
     )
+
+
+def _draft(pending: PendingObservation, reading: Reading) -> ObservationDraft:
+    try:
+        text = fhir_json.dumps(pending.resource)    # serialised once: this text is what the store keeps
+    except (TypeError, ValueError):
+        raise ReadingError("the FHIR Observation holds a value JSON cannot carry") from None
+    if pending.resource.get("resourceType") == "Observation":
+        validate_observation(text)                  # once per record, here, never again downstream
+    else:  # a report grouping the reading's Observations (records.validation lists the types kept)
+        from healthhut.records.validation import validate_resource
+
+        validate_resource(pending.resource)
+    return assemble_draft(pending, reading, text)
+
+
+def build_observations(reading: Reading, patient: PatientRef | None,
+                       settings: NormaliseSettings) -> list[PendingObservation]:
+    """The Observations of one reading as built, JSON-ready dicts: not yet validated nor serialised."""
+    build = _builder(reading.kind, settings)
+    return build(ObservationContext(reading=reading, patient=patient, site_id=settings.site_id,
+                                    ranges=settings.ranges))
 
 
 def observations_for(reading: Reading, patient: PatientRef | None,
@@ -98,7 +129,4 @@ def observations_for(reading: Reading, patient: PatientRef | None,
     (the identifier depends on them). A physiologically impossible value raises ReadingError whose message
     names no value.
     """
-    build = _builder(reading.kind, settings)
-    context = ObservationContext(reading=reading, patient=patient, site_id=settings.site_id,
-                                 ranges=settings.ranges)
-    return [_draft(pending, reading) for pending in build(context)]
+    return [_draft(pending, reading) for pending in build_observations(reading, patient, settings)]

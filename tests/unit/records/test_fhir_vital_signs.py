@@ -312,18 +312,25 @@ def test_held_status_observation_points_at_the_panel_local_key() -> None:
 
 
 def test_each_observation_is_validated_exactly_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One R4B validation per Observation, of the very text the store will keep."""
     from fhir.resources.R4B.observation import Observation
 
-    calls: list[int] = []
-    original = Observation.model_validate
+    validated: list[Any] = []
+    from_dict, from_json = Observation.model_validate, Observation.model_validate_json
 
-    def counting(obj: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return original(obj, *args, **kwargs)
+    def counting_dict(obj: Any, *args: Any, **kwargs: Any) -> Any:
+        validated.append(obj)
+        return from_dict(obj, *args, **kwargs)
 
-    monkeypatch.setattr(Observation, "model_validate", counting)
+    def counting_json(text: Any, *args: Any, **kwargs: Any) -> Any:
+        validated.append(text)
+        return from_json(text, *args, **kwargs)
+
+    monkeypatch.setattr(Observation, "model_validate", counting_dict)
+    monkeypatch.setattr(Observation, "model_validate_json", counting_json)
     drafts = observations_for(bpm4(), PATIENT, SETTINGS)
-    assert len(calls) == len(drafts) == 3
+    assert len(drafts) == 3
+    assert validated == [draft.json for draft in drafts]
 
 
 # --- SpO2 -------------------------------------------------------------------------------------------------
