@@ -8,7 +8,7 @@ once and serialises it once into an `ObservationDraft`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +30,17 @@ class ObservationContext:
     patient: PatientRef | None
     site_id: str
     ranges: ReferenceRanges
+    # (gateway, subject or None, device) urns, hashed on first use: every Observation of the reading shares them
+    _references: list[tuple[str, str | None, str]] = field(default_factory=list, init=False, repr=False,
+                                                           compare=False)
+
+    def references(self) -> tuple[str, str | None, str]:
+        """The gateway, subject (None when held) and device references of this reading's Observations."""
+        if not self._references:
+            subject = patient_reference(self.patient) if self.patient is not None else None
+            self._references.append((gateway_reference(self.site_id), subject,
+                                     device_reference(self.reading.device.key)))
+        return self._references[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +159,9 @@ def base_observation(ctx: ObservationContext, code: dict[str, Any], mdc_code: st
     meta: dict[str, Any] = {"profile": [*profiles]}
     if StatusFlag.TESTING_DATA in reading.status or StatusFlag.DEMONSTRATION_DATA in reading.status:
         meta["security"] = [codes.SECURITY_HTEST.coding()]
+    gateway_ref, subject_ref, device_ref = ctx.references()
     extensions: list[dict[str, Any]] = [
-        {"url": codes.GATEWAY_DEVICE_EXTENSION, "valueReference": {"reference": gateway_reference(ctx.site_id)}},
+        {"url": codes.GATEWAY_DEVICE_EXTENSION, "valueReference": {"reference": gateway_ref}},
     ]
     quality = _time_quality(reading)
     if quality:
@@ -166,13 +178,13 @@ def base_observation(ctx: ObservationContext, code: dict[str, Any], mdc_code: st
     categories = [codes.CATEGORY_VITAL_SIGNS.concept()] if vital_signs else []
     resource["category"] = [*categories, codes.CATEGORY_PHD.concept()]
     resource["code"] = code
-    if ctx.patient is not None:
-        resource["subject"] = {"reference": patient_reference(ctx.patient)}
+    if subject_ref is not None:
+        resource["subject"] = {"reference": subject_ref}
     resource["effectiveDateTime"] = reading.effective_at.isoformat()
     resource["issued"] = reading.received_at.isoformat()
     if quality:
         resource["note"] = [{"text": quality[1]}]
-    resource["device"] = {"reference": device_reference(reading.device.key)}
+    resource["device"] = {"reference": device_ref}
     return resource, key, identifier
 
 
