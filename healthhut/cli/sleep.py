@@ -215,19 +215,22 @@ def import_command(
     channel: ChannelOption = None,
     timezone: TimezoneOption = None,
 ) -> None:
-    """Import a night into the store (Observations + outbox, one transaction) and print its summary.
+    """Import a night into the store and print its summary: the night Observation, its summaries and the
+    DiagnosticReport grouping them (with the plot when matplotlib is installed), each with its outbox row, in
+    one transaction, through the same Ingestor as live readings.
 
     The file is read and analysed completely before anything is written: a broken file stores nothing.
     """
     from datetime import UTC, datetime
 
+    from healthhut.errors import ReadingError
+    from healthhut.gateway.ingest import Ingestor, IngestStatus
     from healthhut.readings import ReadingKind
-    from healthhut.records import fhir_json
-    from healthhut.records.normalise import NormaliseSettings, observations_for
+    from healthhut.records.normalise import NormaliseSettings
+    from healthhut.records.observations import ObservationContext, PendingObservation
     from healthhut.records.ranges import ranges_from_mapping
-    from healthhut.records.resources import device_resource, patient_resource
     from healthhut.records.sleep.analysis import analyse_night
-    from healthhut.records.sleep.fhir import diagnostic_report, validate_report
+    from healthhut.records.sleep.fhir import night_builder
 
     config = state(ctx).config
     patient_ref = parse_patient(ctx, patient)
@@ -235,32 +238,37 @@ def import_command(
     now = datetime.now(UTC)
     loaded = load_file(file, tz=_tz(ctx, timezone), channels=_channels(channel), received_at=now)
     analysis = analyse_night(loaded.night, settings)
-    drafts = observations_for(loaded.reading, patient_ref,
-                              NormaliseSettings(site_id=config.site.id, ranges=ranges_from_mapping(config.ranges)))
-    png = _write_plot(analysis, plot)
-    diagnostic = diagnostic_report(analysis, drafts, patient_ref, effective_start=loaded.reading.effective_at,
-                                   issued=now, png=png)
-    validate_report(diagnostic)
+    png = _write_plot(analysis, plot)  # asked for: a missing matplotlib is an error here, not an omission
+    build_night = night_builder(settings, analysis=analysis, png=png)
+    built: list[PendingObservation] = []
+
+    def build(context: ObservationContext) -> list[PendingObservation]:
+        built[:] = build_night(context)  # kept to print the report; the store keeps the validated text
+        return built
+
+    normalise = NormaliseSettings(site_id=config.site.id, ranges=ranges_from_mapping(config.ranges),
+                                  builders={ReadingKind.OXIMETRY_SERIES: build})
     store = open_store(ctx)
     try:
-        result = store.save_reading(loaded.reading, drafts, patient=patient_ref,
-                                    patient_resource=patient_resource(patient_ref),
-                                    device_resource=device_resource(loaded.reading.device,
-                                                                    [ReadingKind.OXIMETRY_SERIES]),
-                                    now=now)
+        outcome = Ingestor(store, normalise, site_name=config.site.name).ingest_reading(
+            loaded.reading, patient_ref, now=now)
     finally:
         store.close()
-    if report is not None:
+    if outcome.status is IngestStatus.REJECTED:
+        raise ReadingError(outcome.reason or "the night was refused")
+    diagnostic = next((p.resource for p in built if p.resource["resourceType"] == "DiagnosticReport"), None)
+    if report is not None and diagnostic is not None:
+        from healthhut.records import fhir_json
+
         report.write_text(fhir_json.dumps(diagnostic), encoding="utf-8")
-    stored = {"outcome": result.outcome.value, "reading_id": result.reading_id,
-              "observation_ids": list(result.observation_ids), "duplicates": result.duplicates}
+    stored = {"outcome": outcome.status.value, "reading_id": outcome.reading_id,
+              "observation_ids": list(outcome.observation_ids),
+              "duplicates": len(built) - len(outcome.observation_ids)}
     if as_json:
         document = analysis.to_json()
         document["stored"] = stored
-        # The store keeps Observations only; the DiagnosticReport travels here (and with --report) until it
-        # has a place of its own.
-        document["diagnostic_report"] = diagnostic
+        document["diagnostic_report"] = diagnostic  # also stored, and sent with the Observations
         print_json(document)
     else:
-        _print_summary(analysis, {"stored": f"{result.outcome.value}, reading {result.reading_id}, "
-                                            f"{len(result.observation_ids)} observations"})
+        _print_summary(analysis, {"stored": f"{outcome.status.value}, reading {outcome.reading_id}, "
+                                            f"{len(outcome.observation_ids)} records"})

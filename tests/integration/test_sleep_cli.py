@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from dataclasses import replace
@@ -77,9 +79,26 @@ def test_import_stores_observations_once_and_reanalyses_from_the_store(config: P
     assert first["stored"]["outcome"] == "stored" and len(first["stored"]["observation_ids"]) >= 10
     diagnostic = json.loads(report.read_text(encoding="utf-8"))
     assert diagnostic["resourceType"] == "DiagnosticReport"
-    assert len(diagnostic["result"]) == len(first["stored"]["observation_ids"])
+    # the night, its summaries and the report grouping them are all stored (the report last, with the plot)
+    assert len(diagnostic["result"]) == len(first["stored"]["observation_ids"]) - 1
+    assert first["diagnostic_report"] == diagnostic and first["stored"]["duplicates"] == 0
+    with sqlite3.connect(tmp_path / "db" / "hh.db") as conn:
+        stored_rows = conn.execute("SELECT id, resource_type, identifier, resource_json FROM observations "
+                                   "ORDER BY id").fetchall()
+    assert [r[0] for r in stored_rows] == first["stored"]["observation_ids"]
+    assert [r[1] for r in stored_rows] == ["Observation"] * (len(stored_rows) - 1) + ["DiagnosticReport"]
+    assert json.loads(stored_rows[-1][3]) == diagnostic
+    assert [r["identifier"]["value"] for r in diagnostic["result"]] == [r[2] for r in stored_rows[:-1]]
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "presentedForm" not in diagnostic
+    else:
+        assert base64.b64decode(diagnostic["presentedForm"][0]["data"])[:8] == b"\x89PNG\r\n\x1a\n"
     again = run(config, "sleep", "import", str(edf), "--patient", PATIENT, "--json")
     assert json.loads(again.stdout)["stored"]["outcome"] == "duplicate"
+    with sqlite3.connect(tmp_path / "db" / "hh.db") as conn:
+        assert conn.execute("SELECT count(*) FROM observations").fetchone()[0] == len(stored_rows)
     stored = json.loads(run(config, "sleep", "analyze", "--reading", str(first["stored"]["reading_id"]),
                             "--json").stdout)
     for key in ("ahi", "odi3", "apnea_count", "hypopnea_count", "longest_apnea_seconds", "nadir_spo2"):

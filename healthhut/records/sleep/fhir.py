@@ -10,6 +10,7 @@ carries the vital-signs category.
 from __future__ import annotations
 
 import base64
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -17,10 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from healthhut.errors import SleepDataError
 from healthhut.readings import Unit
-from healthhut.records import codes
+from healthhut.records import codes, identity
 from healthhut.records.drafts import PatientRef
 from healthhut.records.observations import (
+    ObservationBuilder,
     ObservationContext,
     PendingObservation,
     add_note,
@@ -33,6 +36,8 @@ from healthhut.records.sleep.airflow import HypopneaRule
 from healthhut.records.sleep.analysis import AnalysisSettings, NightAnalysis, analyse_night
 from healthhut.records.sleep.artefacts import VALID_PULSE_RANGE, VALID_SPO2_RANGE, in_range
 from healthhut.records.sleep.series import FloatArray, night_from_reading
+
+log = logging.getLogger(__name__)
 
 SLEEP_SYSTEM = f"{codes.PROJECT_BASE}/CodeSystem/sleep"
 DIAGNOSTIC_SERVICE = "http://terminology.hl7.org/CodeSystem/v2-0074"
@@ -169,9 +174,63 @@ def night_observations(ctx: ObservationContext, analysis: NightAnalysis,
     return out
 
 
+def report_record(ctx: ObservationContext, analysis: NightAnalysis, observations: list[PendingObservation], *,
+                  png: bytes | None = None) -> PendingObservation:
+    """The night's DiagnosticReport as a record the store keeps and the outbox sends like an Observation.
+
+    Its identifier (conditional-create key) is `identity.report_identifier` (device, resident, report code,
+    the device's start time); held (no resident) it has none, and its `result` points at local keys until the
+    night is rebuilt for the resident. `issued` is the reading's receipt time, so a rebuild gives the same text.
+    """
+    reading = ctx.reading
+    identifier = None
+    if ctx.patient is not None:
+        identifier = identity.report_identifier_element(reading, ctx.patient, REPORT_CODE.code)
+    report = diagnostic_report(analysis, observations, ctx.patient, effective_start=reading.effective_at,
+                               issued=reading.received_at, png=png, identifier=identifier)
+    return PendingObservation(report, identity.local_key(reading, REPORT_CODE.code),
+                              None if identifier is None else identifier["value"], REPORT_CODE.code, None, None)
+
+
+def _plot_or_none(analysis: NightAnalysis) -> bytes | None:
+    """The night's PNG when matplotlib is installed; the record is stored without it otherwise."""
+    from healthhut.records.sleep.plot import render_night_png
+
+    try:
+        return render_night_png(analysis)
+    except SleepDataError:  # matplotlib absent: an optional extra
+        return None
+    except Exception as exc:  # a plot is an illustration: a failure to draw it must never lose the night
+        log.warning("night plot not rendered: %s", type(exc).__name__)
+        return None
+
+
+def night_builder(settings: AnalysisSettings | None = None, *, analysis: NightAnalysis | None = None,
+                  png: bytes | None = None, plot: bool = True) -> ObservationBuilder:
+    """A normaliser builder for OXIMETRY_SERIES: the night Observation, its summaries and, for recordings of
+    MIN_SUMMARY_SECONDS or more, the DiagnosticReport grouping them (last), all stored in one transaction.
+
+    `analysis`: an analysis already made of exactly the reading this builder will be given (spares running it
+    twice; use such a builder for that one reading only). `png`: the plot to attach; without it the plot is
+    rendered when `plot` is true and matplotlib is installed.
+    """
+    chosen = settings or AnalysisSettings()
+
+    def build(ctx: ObservationContext) -> list[PendingObservation]:
+        night_analysis = analysis or analyse_night(night_from_reading(ctx.reading), chosen)
+        observations = night_observations(ctx, night_analysis, chosen.hypopnea_rule)
+        if (night_analysis.end - night_analysis.start).total_seconds() < MIN_SUMMARY_SECONDS:
+            return observations
+        image = png if png is not None else (_plot_or_none(night_analysis) if plot else None)
+        return [*observations, report_record(ctx, night_analysis, observations, png=image)]
+
+    return build
+
+
 def oximetry_series_observations(ctx: ObservationContext) -> list[PendingObservation]:
-    """Normaliser builder for ReadingKind.OXIMETRY_SERIES (default analysis settings: AASM 1A, 3 %)."""
-    return night_observations(ctx, analyse_night(night_from_reading(ctx.reading), AnalysisSettings()))
+    """Normaliser builder for ReadingKind.OXIMETRY_SERIES (default analysis settings: AASM 1A, 3 %; the plot
+    is attached to the report when matplotlib is installed)."""
+    return night_builder()(ctx)
 
 
 def _conclusion(analysis: NightAnalysis) -> str:
@@ -198,13 +257,21 @@ def _conclusion(analysis: NightAnalysis) -> str:
 
 def diagnostic_report(analysis: NightAnalysis, observations: list[PendingObservation] | list[Any],
                       patient: PatientRef | None, *, effective_start: datetime | None = None,
-                      issued: datetime | None = None, png: bytes | None = None) -> dict[str, Any]:
-    """A DiagnosticReport grouping the night's Observations (logical references by identifier), with a
-    conclusion and, when given, the PNG plot as presentedForm."""
+                      issued: datetime | None = None, png: bytes | None = None,
+                      identifier: dict[str, str] | None = None) -> dict[str, Any]:
+    """A DiagnosticReport grouping the night's Observations, with a conclusion and, when given, the PNG plot
+    as presentedForm.
+
+    `result` references the Observations by identifier (logical references, like the summaries' derivedFrom),
+    not by urn: the sync side may split a reading's records across bundles, and a logical reference needs no
+    entry in the same Bundle.
+    """
     start = effective_start or analysis.start
     end = start + (analysis.end - analysis.start)
-    report: dict[str, Any] = {
-        "resourceType": "DiagnosticReport",
+    report: dict[str, Any] = {"resourceType": "DiagnosticReport"}
+    if identifier is not None:
+        report["identifier"] = [identifier]
+    report |= {
         "status": "preliminary" if analysis.insufficient else "final",
         "category": [codes.Code(DIAGNOSTIC_SERVICE, "PF", "Pulmonary function").concept()],
         "code": REPORT_CODE.concept(),
@@ -223,7 +290,7 @@ def diagnostic_report(analysis: NightAnalysis, observations: list[PendingObserva
 
 
 def validate_report(report: dict[str, Any]) -> None:
-    """Validate with the R4B DiagnosticReport model (the store keeps Observations only)."""
+    """Validate with the R4B DiagnosticReport model (the normaliser does this for stored reports)."""
     from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 
     DiagnosticReport.model_validate(report)

@@ -37,6 +37,14 @@ def drafts(reading: Any) -> list[ObservationDraft]:
     return observations_for(reading, PATIENT, SETTINGS)
 
 
+@pytest.fixture(scope="module")
+def observations(drafts: list[ObservationDraft]) -> list[ObservationDraft]:
+    """The night's Observations: every draft but the DiagnosticReport that comes last."""
+    assert [d.resource_type for d in drafts].count("DiagnosticReport") == 1
+    assert drafts[-1].resource_type == "DiagnosticReport"
+    return drafts[:-1]
+
+
 def by_code(drafts: list[ObservationDraft], system: str, code: str) -> list[dict[str, Any]]:
     return [d.resource for d in drafts
             if any(c["system"] == system and c["code"] == code for c in d.resource["code"]["coding"])]
@@ -44,7 +52,8 @@ def by_code(drafts: list[ObservationDraft], system: str, code: str) -> list[dict
 
 def test_every_resource_validates_and_round_trips(drafts: list[ObservationDraft]) -> None:
     for draft in drafts:
-        Observation.model_validate(fhir_json.loads(draft.json))
+        model = DiagnosticReport if draft.resource_type == "DiagnosticReport" else Observation
+        model.model_validate(fhir_json.loads(draft.json))
         assert fhir_json.loads(draft.json) == fhir_json.loads(fhir_json.dumps(draft.resource))
     assert len({d.local_key for d in drafts}) == len(drafts)
     assert len({d.identifier for d in drafts}) == len(drafts)
@@ -68,7 +77,8 @@ def test_night_observation_carries_sampled_spo2_and_pulse(drafts: list[Observati
     assert all(c["coding"][0]["code"] != "vital-signs" for c in night["category"])
 
 
-def test_summary_codes_units_and_links(drafts: list[ObservationDraft], reading: Any) -> None:
+def test_summary_codes_units_and_links(observations: list[ObservationDraft], reading: Any) -> None:
+    drafts = observations
     analysis = analyse_night(night_from_reading(reading))
     night = drafts[0]
     (ahi,) = by_code(drafts, "http://loinc.org", "69990-0")
@@ -109,7 +119,9 @@ def test_held_night_has_no_identifiers_and_links_by_local_key(reading: Any) -> N
     assert held[1].resource["derivedFrom"][0]["identifier"]["value"] == held[0].local_key
 
 
-def test_diagnostic_report_validates_and_carries_the_plot(drafts: list[ObservationDraft], reading: Any) -> None:
+def test_diagnostic_report_validates_and_carries_the_plot(observations: list[ObservationDraft],
+                                                          reading: Any) -> None:
+    drafts = observations
     analysis = analyse_night(night_from_reading(reading))
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
     report = diagnostic_report(analysis, drafts, PATIENT, issued=datetime(2026, 11, 29, 8, 0, tzinfo=UTC),
@@ -129,9 +141,10 @@ def test_oximetry_only_night_has_no_ahi_and_says_screening(reading: Any) -> None
     drafts = observations_for(oxi, PATIENT, SETTINGS)
     assert not by_code(drafts, "http://loinc.org", "69990-0")
     assert not by_code(drafts, SLEEP_SYSTEM, "longest-apnea")
-    report = diagnostic_report(analyse_night(night_from_reading(oxi)), drafts, PATIENT)
+    report = diagnostic_report(analyse_night(night_from_reading(oxi)), drafts[:-1], PATIENT)
     DiagnosticReport.model_validate(report)
     assert "not a diagnosis" in report["conclusion"] and "presentedForm" not in report
+    assert drafts[-1].resource_type == "DiagnosticReport" and "not a diagnosis" in drafts[-1].resource["conclusion"]
 
 
 def test_short_night_summaries_are_preliminary_and_integers_have_no_fraction() -> None:
