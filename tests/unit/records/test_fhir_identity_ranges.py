@@ -217,6 +217,18 @@ def test_invalid_builder_output_is_a_reading_error_without_values() -> None:
     assert "1234567" not in str(info.value)
 
 
+def test_builder_output_json_cannot_carry_is_a_reading_error() -> None:
+    def build(ctx: ObservationContext) -> list[PendingObservation]:
+        resource = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                    "valueQuantity": {"value": Decimal("NaN")}}
+        return [PendingObservation(resource, "k", None, "x", None, None)]
+
+    sleep = Reading(kind=ReadingKind.SLEEP_SUMMARY, device=BPM, received_at=datetime(2024, 6, 23, tzinfo=UTC3),
+                    measured_at=datetime(2024, 6, 23, tzinfo=UTC3))
+    with pytest.raises(ReadingError, match="JSON cannot carry"):
+        observations_for(sleep, None, NormaliseSettings("hut-07", builders={ReadingKind.SLEEP_SUMMARY: build}))
+
+
 def test_importing_the_normaliser_does_not_import_fhir_resources() -> None:
     code = ("import sys, healthhut.records, healthhut.records.normalise, healthhut.records.vital_signs;"
             "sys.exit(any(m.startswith('fhir') for m in sys.modules))")
