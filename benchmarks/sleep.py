@@ -67,7 +67,8 @@ def main() -> None:
           f"{apneas} apneas + {hypopneas} hypopneas planted")
     print(f"end to end (Reading -> arrays -> analysis): best {min(e2e):.3f} s, median {statistics.median(e2e):.3f} s")
     print(f"analysis from arrays: best {min(core):.3f} s, median {statistics.median(core):.3f} s")
-    print(f"including FHIR (analysis + night Observation with SampledData + summaries, R4B-validated): "
+    print(f"including FHIR (analysis + night Observation with SampledData + summaries + DiagnosticReport, with "
+          f"the PNG plot when matplotlib is installed; R4B-validated): "
           f"best {min(fhir):.3f} s")
     print(f"peak traced memory during one end-to-end analysis: {peak / 1e6:.1f} MB")
     print(f"process max RSS (incl. the synthetic night and its Reading): {maxrss_mb:.1f} MB")

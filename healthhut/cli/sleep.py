@@ -257,7 +257,9 @@ def import_command(
     if outcome.status is IngestStatus.REJECTED:
         raise ReadingError(outcome.reason or "the night was refused")
     diagnostic = next((p.resource for p in built if p.resource["resourceType"] == "DiagnosticReport"), None)
-    if report is not None and diagnostic is not None:
+    if report is not None and diagnostic is None:
+        typer.echo("no DiagnosticReport written: recordings under an hour get the night Observation only", err=True)
+    elif report is not None:
         from healthhut.records import fhir_json
 
         report.write_text(fhir_json.dumps(diagnostic), encoding="utf-8")
