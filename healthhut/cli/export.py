@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from healthhut.cli.records import observation_entry
+from healthhut.cli.views import observation_entry
 
 if TYPE_CHECKING:
     from healthhut.records.drafts import PatientRef

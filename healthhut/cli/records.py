@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from healthhut.cli.common import console, open_store, parse_patient, print_json
+from healthhut.cli.views import observation_entry
 
 if TYPE_CHECKING:
     from healthhut.records.drafts import PatientRef
@@ -23,56 +22,12 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 SinceOption = Annotated[datetime | None, typer.Option("--since", help="Only from this time on (ISO-8601).",
                                                       formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S",
                                                                "%Y-%m-%dT%H:%M:%S%z"])]
-TIME_QUALITY_URL = "https://healthhut.example/fhir/StructureDefinition/time-quality"
 
 
 def _since(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.astimezone()  # a date typed at the desk means the box's local time
     return value
-
-
-def _quantity_text(element: dict[str, Any]) -> dict[str, Any]:
-    quantity = element.get("valueQuantity")
-    if quantity is not None:
-        return {"value": str(quantity.get("value")), "unit": quantity.get("code") or quantity.get("unit")}
-    if "dataAbsentReason" in element:
-        return {"absent": element["dataAbsentReason"]["coding"][0]["code"]}
-    if "valueSampledData" in element:
-        return {"sampled": element["valueSampledData"].get("dimensions", 1)}
-    if "conclusion" in element:  # a DiagnosticReport (a night's): no value of its own, its conclusion says it
-        return {"conclusion": element["conclusion"]}
-    return {}
-
-
-def observation_entry(view: ObservationView) -> dict[str, Any]:
-    """A listing row: what, when, the value(s), the flag, where it came from and whether it was delivered."""
-    resource = json.loads(view.json, parse_float=Decimal)
-    values: list[dict[str, Any]] = []
-    main = _quantity_text(resource)
-    if main:
-        values.append({"code": view.code, **main})
-    for component in resource.get("component", []):
-        shown = _quantity_text(component)
-        if shown:
-            values.append({"code": component["code"]["coding"][0]["code"], **shown})
-    quality = next((ext.get("valueCode") for ext in resource.get("extension", [])
-                    if ext.get("url") == TIME_QUALITY_URL), None)
-    display = resource.get("code", {}).get("text") or next(
-        (c.get("display") for c in resource.get("code", {}).get("coding", []) if c.get("display")), view.code)
-    return {
-        "observation_id": view.observation_id,
-        "reading_id": view.reading_id,
-        "code": view.code,
-        "display": display,
-        "effective_at": view.effective_at.isoformat(),
-        "values": values,
-        "interpretation": view.interpretation,
-        "device": view.device_key,
-        "time_quality": quality or "device",
-        "sync": view.outbox_state,
-        "status": resource.get("status"),
-    }
 
 
 def _print_observations(title: str, views: list[ObservationView]) -> None:
