@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sync_support import PHD_SYSTEM, FakeClock, FhirTestServer, fhir_server_fixture, fill_store, platform_config
+from sync_support import (
+    PHD_SYSTEM,
+    FakeClock,
+    FhirTestServer,
+    fhir_server_fixture,
+    fill_store,
+    platform_config,
+    server_or_skip,
+)
 
 from healthhut.records.store import OutboxState, RecordStore
 from healthhut.sync.backoff import BackoffPolicy
@@ -165,7 +173,7 @@ def spoil(store_path: Path, identifier: str) -> int:
 async def test_one_invalid_resource_is_dead_lettered_alone(store: RecordStore, tmp_path: Path, bundle_type: str,
                                                            batch_only_server: bool,
                                                            all_log_lines: list[str]) -> None:
-    server = FhirTestServer(batch_only=batch_only_server)
+    server = server_or_skip(batch_only=batch_only_server)
     try:
         filled = await asyncio.to_thread(fill_store, store, 12)
         bad = filled.identifiers[7]
@@ -183,7 +191,7 @@ async def test_one_invalid_resource_is_dead_lettered_alone(store: RecordStore, t
 
 
 async def test_batch_mode_delivers_everything_once(store: RecordStore) -> None:
-    server = FhirTestServer(batch_only=True)
+    server = server_or_skip(batch_only=True)
     try:
         filled = await asyncio.to_thread(fill_store, store, 40)
         server.faults(drop_after_commit=2)
