@@ -97,6 +97,10 @@ def test_import_stores_observations_once_and_reanalyses_from_the_store(config: P
         assert base64.b64decode(diagnostic["presentedForm"][0]["data"])[:8] == b"\x89PNG\r\n\x1a\n"
     again = run(config, "sleep", "import", str(edf), "--patient", PATIENT, "--json")
     assert json.loads(again.stdout)["stored"]["outcome"] == "duplicate"
+    listed = json.loads(run(config, "records", "show", PATIENT, "--json").stdout)["observations"]
+    assert [e["values"][0]["conclusion"] for e in listed if e["code"] == "sleep-screening-report"] == [
+        diagnostic["conclusion"]]
+    assert "REI" in run(config, "records", "show", PATIENT).stdout   # the clinician's table shows the report
     with sqlite3.connect(tmp_path / "db" / "hh.db") as conn:
         assert conn.execute("SELECT count(*) FROM observations").fetchone()[0] == len(stored_rows)
     stored = json.loads(run(config, "sleep", "analyze", "--reading", str(first["stored"]["reading_id"]),

@@ -142,7 +142,7 @@ def test_the_plot_goes_into_the_report_only_when_rendered(reading: Reading) -> N
 
 def test_listings_show_the_reports_conclusion(store: RecordStore, reading: Reading) -> None:
     from healthhut.cli.export import _write_csv
-    from healthhut.cli.records import observation_entry
+    from healthhut.cli.views import observation_entry
 
     Ingestor(store, SETTINGS).ingest_reading(reading, RESIDENT, now=NOW)
     entries = [observation_entry(v) for v in store.patient_timeline(RESIDENT)]
