@@ -12,9 +12,9 @@ from healthhut.drivers.ble.gatt_common import (
     DownloadResult,
     RacpSession,
     WatermarkStore,
-    racp_outcome,
     reading_context,
 )
+from healthhut.drivers.ble.racp_download import download_racp_records
 from healthhut.drivers.codecs.base import Codec
 from healthhut.drivers.codecs.blood_pressure import (
     BloodPressureFeature,
@@ -22,8 +22,8 @@ from healthhut.drivers.codecs.blood_pressure import (
     decode_blood_pressure_feature,
 )
 from healthhut.drivers.codecs.bp_record import BloodPressureRecordCodec
-from healthhut.drivers.codecs.racp import RacpResponseValue, report_all_records, report_records_from
-from healthhut.errors import DecodeError, DeviceError
+from healthhut.drivers.codecs.racp import report_all_records, report_records_from
+from healthhut.errors import DecodeError
 
 logger = logging.getLogger(__name__)
 
@@ -70,37 +70,27 @@ class BleBloodPressureDriver(BleHealthDriver):
         mark = await watermarks.load(key)
         request = report_records_from(mark + 1) if mark is not None else report_all_records()
         result = DownloadResult(requested_from=mark + 1 if mark is not None else None, high_water_mark=mark)
-        stream = await self.connection.subscribe(RECORD_UUID, RACP_UUID)
         codec = BloodPressureRecordCodec()
-        try:
-            await RacpSession(self.connection, stream).request(request)
-            while True:
-                uuid, frame = await stream.next_tagged(self.record_timeout)
-                if uuid == RACP_UUID:
-                    outcome = racp_outcome(frame)
-                    if outcome is None:
-                        continue
-                    result.response = outcome.response
-                    result.complete = outcome.response in (RacpResponseValue.SUCCESS,
-                                                           RacpResponseValue.NO_RECORDS_FOUND)
-                    break
-                try:
-                    record = codec.decode(frame)
-                except DecodeError as exc:
-                    result.rejected += 1
-                    logger.warning("device %s sent a malformed stored record: %s", key, exc.reason)
-                    continue
-                if mark is not None and record.sequence <= mark:
-                    result.skipped_duplicates += 1  # re-sent or duplicated record: already committed
-                    continue
-                context = reading_context(self.identity, self.clock, timezone=self.timezone, now=self.now)
-                for reading in codec.readings(record, context):
-                    await commit(reading)
-                mark = record.sequence
-                await watermarks.save(key, mark)
-                result.committed += 1
-                result.high_water_mark = mark
-        except DeviceError as exc:
-            result.error = exc
-            logger.warning("download from %s stopped after %d records: %s", key, result.committed, exc.message)
-        return result
+
+        async def commit_record(frame: bytes) -> None:
+            nonlocal mark
+            try:
+                record = codec.decode(frame)
+            except DecodeError as exc:
+                result.rejected += 1
+                logger.warning("device %s sent a malformed stored record: %s", key, exc.reason)
+                return
+            if mark is not None and record.sequence <= mark:
+                result.skipped_duplicates += 1  # re-sent or duplicated record: already committed
+                return
+            context = reading_context(self.identity, self.clock, timezone=self.timezone, now=self.now)
+            for reading in codec.readings(record, context):
+                await commit(reading)
+            mark = record.sequence
+            await watermarks.save(key, mark)
+            result.committed += 1
+            result.high_water_mark = mark
+
+        return await download_racp_records(self.connection, record_uuid=RECORD_UUID, request=request,
+                                           result=result, on_record=commit_record,
+                                           record_timeout=self.record_timeout, device_key=key)

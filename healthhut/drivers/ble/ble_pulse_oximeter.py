@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from healthhut.drivers.ble.base_driver import BleHealthDriver
-from healthhut.drivers.ble.gatt_common import RACP_UUID, Commit, DownloadResult, RacpSession, racp_outcome
+from healthhut.drivers.ble.gatt_common import Commit, DownloadResult
+from healthhut.drivers.ble.racp_download import download_racp_records
 from healthhut.drivers.codecs.base import Codec
 from healthhut.drivers.codecs.pulse_oximetry import (
     ContinuousMeasurement,
@@ -23,7 +24,7 @@ from healthhut.drivers.codecs.pulse_oximetry import (
     decode_continuous,
     decode_plx_features,
 )
-from healthhut.drivers.codecs.racp import RacpResponseValue, report_all_records
+from healthhut.drivers.codecs.racp import report_all_records
 from healthhut.errors import DecodeError, DeviceError
 from healthhut.readings import DeviceIdentity, Metric, Reading, ReadingKind, SampleSeries, TimeSource, Unit
 
@@ -121,28 +122,16 @@ class BlePulseOximeterDriver(BleHealthDriver):
     async def download(self, commit: Commit) -> DownloadResult:
         """All stored spot-checks (PLXS supports no filter); each is committed as it arrives."""
         result = DownloadResult(requested_from=None)
-        stream = await self.connection.subscribe(SPOT_CHECK_UUID, RACP_UUID)
         codec = SpotCheckCodec()
-        try:
-            await RacpSession(self.connection, stream).request(report_all_records())
-            while True:
-                uuid, frame = await stream.next_tagged(self.record_timeout)
-                if uuid == RACP_UUID:
-                    outcome = racp_outcome(frame)
-                    if outcome is None:
-                        continue
-                    result.response = outcome.response
-                    result.complete = outcome.response in (RacpResponseValue.SUCCESS,
-                                                           RacpResponseValue.NO_RECORDS_FOUND)
-                    break
-                readings = self.decode_readings(codec, frame)
-                if not readings:
-                    result.rejected += 1
-                for reading in readings:
-                    await commit(reading)
-                    result.committed += 1
-        except DeviceError as exc:
-            result.error = exc
-            logger.warning("download from %s stopped after %d records: %s", self.identity.key,
-                           result.committed, exc.message)
-        return result
+
+        async def commit_record(frame: bytes) -> None:
+            readings = self.decode_readings(codec, frame)
+            if not readings:
+                result.rejected += 1
+            for reading in readings:
+                await commit(reading)
+                result.committed += 1
+
+        return await download_racp_records(self.connection, record_uuid=SPOT_CHECK_UUID,
+                                           request=report_all_records(), result=result, on_record=commit_record,
+                                           record_timeout=self.record_timeout, device_key=self.identity.key)
