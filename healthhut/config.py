@@ -8,10 +8,12 @@ Secrets are never inline: `*_file` keys name files, relative names resolve again
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -57,6 +59,17 @@ class StoreConfig(_Section):
     path: Path = Field(default_factory=_default_store_path)
 
 
+def is_loopback_url(url: str) -> bool:
+    """Does `url` name this machine (127.0.0.0/8, ::1, localhost)? Only such hosts may go without TLS checks."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class PlatformConfig(_Section):
     base_url: str | None = None
     auth: Literal["none", "bearer", "oauth2", "smart"] = "none"
@@ -65,6 +78,7 @@ class PlatformConfig(_Section):
     client_id: str | None = None
     client_secret_file: Path | None = None
     private_key_file: Path | None = None
+    key_id: str | None = None
     scope: str = "system/Observation.write system/Patient.write system/Device.write"
     ca_file: Path | None = None
     client_cert: Path | None = None
@@ -74,6 +88,8 @@ class PlatformConfig(_Section):
     batch_size: int = Field(default=50, ge=1, le=1000)
     timeout_connect: float = Field(default=10.0, gt=0)
     timeout_read: float = Field(default=30.0, gt=0)
+    concurrency: int = Field(default=2, ge=1, le=16)
+    compress_requests: bool = False
 
     @field_validator("base_url")
     @classmethod
@@ -94,6 +110,16 @@ class PlatformConfig(_Section):
             raise ValueError(f"auth = {self.auth!r} needs {', '.join(missing)}")
         if (self.client_cert is None) != (self.client_key is None):
             raise ValueError("client_cert and client_key go together (mutual TLS)")
+        # A hut must never talk to a real host without verified TLS: resident data would be open to anyone
+        # on the path. Plain http:// and verify_tls = false are for a loopback test server only.
+        for key in ("base_url", "token_url"):
+            url = getattr(self, key)
+            if url is None or is_loopback_url(url):
+                continue
+            if not self.verify_tls:
+                raise ValueError(f"verify_tls = false is only allowed for a loopback server, not {key} {url}")
+            if url.startswith("http://"):
+                raise ValueError(f"{key} must use https:// (plain http:// only for a loopback server)")
         return self
 
 

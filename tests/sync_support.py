@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -27,13 +28,19 @@ BASE_TIME = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 class FhirTestServer:
     """A running `node tests/fhir_server/server.mjs`: FHIR base URL plus its admin (fault) listener."""
 
-    def __init__(self, *, batch_only: bool = False) -> None:
+    def __init__(self, *, batch_only: bool = False, extra_args: Sequence[str] = (),
+                 ssl_context: ssl.SSLContext | None = None, auth: bool = False) -> None:
+        """`extra_args` go to server.mjs (TLS/auth options); `ssl_context` is what the tests' own searches use
+        against an https listener; with `auth` they fetch a bearer token from the admin listener first."""
         node = shutil.which("node")
         if node is None:
             raise RuntimeError("node is not installed")
         args = [node, str(SERVER_DIR / "server.mjs"), "--port", "0", "--admin-port", "0", "--exit-with-stdin"]
         if batch_only:
             args.append("--batch-only")
+        args.extend(extra_args)
+        self.ssl_context = ssl_context
+        self.auth = auth
         self.process = subprocess.Popen(args, cwd=SERVER_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.DEVNULL, text=True)
         assert self.process.stdout is not None
@@ -44,7 +51,8 @@ class FhirTestServer:
         ports = json.loads(line)
         self.port: int = ports["port"]
         self.admin_port: int = ports["admin_port"]
-        self.base_url = f"http://127.0.0.1:{self.port}/fhir"
+        self.origin = f"{'https' if '--tls-cert' in extra_args else 'http'}://127.0.0.1:{self.port}"
+        self.base_url = f"{self.origin}/fhir"
 
     def stop(self) -> None:
         self.process.terminate()
@@ -77,11 +85,14 @@ class FhirTestServer:
     def search_total(self, resource_type: str, identifier: str) -> int:
         """A plain FHIR search by identifier, as any client of the platform would do it."""
         query = urllib.request.quote(identifier, safe=":/|")
-        with urllib.request.urlopen(f"{self.base_url}/{resource_type}?identifier={query}", timeout=30) as resp:
+        request = urllib.request.Request(f"{self.base_url}/{resource_type}?identifier={query}")
+        if self.auth:
+            request.add_header("Authorization", f"Bearer {self._admin('POST', '/auth/test-token', {})['access_token']}")
+        with urllib.request.urlopen(request, timeout=30, context=self.ssl_context) as resp:
             return int(json.loads(resp.read())["total"])
 
 
-def server_or_skip(*, batch_only: bool = False) -> FhirTestServer:
+def server_or_skip(*, batch_only: bool = False, **options: Any) -> FhirTestServer:
     """Start the server; without node_modules: skip loudly on a laptop, fail under CI."""
     if not (SERVER_DIR / "node_modules" / "@medplum" / "fhir-router").is_dir():
         reason = ("FHIR test server not installed: run tests/fhir_server/install.sh "
@@ -89,11 +100,11 @@ def server_or_skip(*, batch_only: bool = False) -> FhirTestServer:
         if os.environ.get("CI"):
             pytest.fail(reason + " -- CI must install it", pytrace=False)
         pytest.skip("SKIPPED LOUDLY: " + reason)
-    return FhirTestServer(batch_only=batch_only)
+    return FhirTestServer(batch_only=batch_only, **options)
 
 
-def fhir_server_fixture(batch_only: bool = False) -> Iterator[FhirTestServer]:
-    server = server_or_skip(batch_only=batch_only)
+def fhir_server_fixture(batch_only: bool = False, **options: Any) -> Iterator[FhirTestServer]:
+    server = server_or_skip(batch_only=batch_only, **options)
     try:
         yield server
     finally:

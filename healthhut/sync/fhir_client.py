@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
+import hashlib
 import json
 import ssl
 import time
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_fixed
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_fixed
 
 from healthhut.config import PlatformConfig, read_secret
 from healthhut.errors import ConfigError, PermanentSyncError, TransientSyncError
@@ -26,6 +28,35 @@ JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # Errors after which resending the same bundle is safe (every entry is a conditional create) and cheap.
 _RESEND_AT_ONCE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 Sleep = Callable[[float], Awaitable[None]]
+
+
+def _tls_cause(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind a transport error, if any (httpx wraps it; some reads raise it bare)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def transport_failure(exc: BaseException, who: str = "platform") -> TransientSyncError:
+    """A connection-level failure as a TransientSyncError whose message says what to fix for TLS problems."""
+    tls = _tls_cause(exc)
+    if isinstance(tls, ssl.SSLCertVerificationError):
+        return TransientSyncError(f"the {who}'s TLS certificate is not trusted ({tls.verify_message})",
+                                  advice="put the CA that signed it in platform.ca_file")
+    if tls is not None:
+        return TransientSyncError(f"TLS handshake with the {who} failed ({tls.reason or tls})",
+                                  advice="check platform.client_cert/client_key (mutual TLS) and platform.ca_file")
+    if isinstance(exc, httpx.TimeoutException):
+        return TransientSyncError(f"{who} timed out ({type(exc).__name__})")
+    return TransientSyncError(f"{who} connection failed ({type(exc).__name__})")
+
+
+def _resend_at_once(exc: BaseException) -> bool:
+    # A TLS refusal will be the same a moment later: only plain dropped connections are worth a resend.
+    return isinstance(exc, _RESEND_AT_ONCE) and _tls_cause(exc) is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +105,17 @@ def classify_response(response: httpx.Response) -> BundleReply:
                              status=status, outcome=outcome)
 
 
-def build_ssl_context(platform: PlatformConfig) -> ssl.SSLContext | bool:
-    """TLS verified by default (system store or `ca_file`), optional client certificate for mutual TLS."""
-    if not platform.verify_tls:
-        return False
+def build_ssl_context(platform: PlatformConfig) -> ssl.SSLContext:
+    """TLS verified by default (system store or `ca_file`), optional client certificate for mutual TLS.
+
+    `verify_tls = false` (loopback test servers only: the config refuses it for any other host) skips the
+    server check but still presents the client certificate.
+    """
     try:
         context = ssl.create_default_context(cafile=str(platform.ca_file) if platform.ca_file else None)
+        if not platform.verify_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
         if platform.client_cert is not None:
             key = str(platform.client_key) if platform.client_key else None
             context.load_cert_chain(str(platform.client_cert), key)
@@ -96,19 +132,27 @@ class _TokenSource:
         self._clock = clock
         self._token: str | None = None
         self._expires_at = 0.0
+        # Bundles go out concurrently: one fetch serves them all (and one 401 answer refreshes once).
+        self._lock = asyncio.Lock()
 
-    def invalidate(self) -> None:
-        self._token = None
+    def invalidate(self, refused: str | None) -> None:
+        """The platform refused `refused`: forget it, unless a concurrent send already replaced it."""
+        if refused is None or refused == self._token:
+            self._token = None
 
     async def token(self, client: httpx.AsyncClient) -> str:
-        if self._token is not None and self._clock() < self._expires_at:
-            return self._token
+        async with self._lock:
+            if self._token is not None and self._clock() < self._expires_at:
+                return self._token
+            return await self._fetch(client)
+
+    async def _fetch(self, client: httpx.AsyncClient) -> str:
         data = await asyncio.to_thread(self._grant_form)
         try:
             response = await client.post(str(self._platform.token_url), data=data,
                                          headers={"Accept": "application/json"})
-        except httpx.TransportError as exc:
-            raise TransientSyncError(f"token endpoint unreachable: {type(exc).__name__}") from exc
+        except (httpx.TransportError, ssl.SSLError) as exc:
+            raise transport_failure(exc, "token endpoint") from exc
         if response.status_code in TRANSIENT_STATUSES or response.status_code >= 500:
             raise TransientSyncError(f"token endpoint answered {response.status_code}",
                                      retry_after=parse_retry_after(response.headers.get("retry-after")))
@@ -116,9 +160,12 @@ class _TokenSource:
             # Credentials are wrong: no record is at fault, so this must not dead-letter anything.
             raise TransientSyncError(f"token endpoint refused the credentials ({response.status_code})",
                                      advice="check platform.client_id and the secret/key files")
-        body = response.json()
-        self._token = str(body["access_token"])
-        lifetime = float(body.get("expires_in", 300))
+        try:
+            body = response.json()
+            token, lifetime = str(body["access_token"]), float(body.get("expires_in", 300))
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise TransientSyncError("token endpoint answered 200 without a usable access_token") from exc
+        self._token = token
         self._expires_at = self._clock() + max(0.0, lifetime - min(60.0, lifetime / 5))
         return self._token
 
@@ -148,9 +195,35 @@ class _TokenSource:
                               key="platform.private_key_file") from exc
         algorithm = "ES384" if isinstance(key, ec.EllipticCurvePrivateKey) else "RS384"
         now = int(self._clock())
+        # SMART Backend Services: iss = sub = client_id, aud = the token URL, exp at most 5 min ahead, a
+        # fresh jti per assertion; the header names the key (kid) so the server can pick it from our JWK Set.
         claims = {"iss": p.client_id, "sub": p.client_id, "aud": p.token_url, "jti": str(uuid.uuid4()),
                   "iat": now, "exp": now + 300}
-        return jwt.encode(claims, key, algorithm=algorithm)  # type: ignore[arg-type]
+        kid = p.key_id or jwk_thumbprint(key.public_key())
+        return jwt.encode(claims, key, algorithm=algorithm,  # type: ignore[arg-type]
+                          headers={"kid": kid, "typ": "JWT"})
+
+
+def jwk_thumbprint(public_key: Any) -> str:
+    """RFC 7638 thumbprint (SHA-256, base64url) of an RSA or EC public key: the default `kid`."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    def b64(number: int, size: int | None = None) -> str:
+        raw = number.to_bytes(size or max(1, (number.bit_length() + 7) // 8), "big")
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    if isinstance(public_key, rsa.RSAPublicKey):
+        numbers = public_key.public_numbers()
+        members = {"e": b64(numbers.e), "kty": "RSA", "n": b64(numbers.n)}
+    elif isinstance(public_key, ec.EllipticCurvePublicKey):
+        point = public_key.public_numbers()
+        size = (public_key.curve.key_size + 7) // 8
+        members = {"crv": f"P-{public_key.curve.key_size}", "kty": "EC", "x": b64(point.x, size),
+                   "y": b64(point.y, size)}
+    else:
+        raise ConfigError("the SMART private key must be RSA or EC", key="platform.private_key_file")
+    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
 
 
 class FhirClient:
@@ -199,10 +272,10 @@ class FhirClient:
             return {"Authorization": f"Bearer {await self._tokens.token(self._http)}"}
         return {}
 
-    def _forget_credentials(self) -> None:
+    def _forget_credentials(self, refused: dict[str, str]) -> None:
         self._bearer = None  # re-read: the token file may have been rotated
         if self._tokens is not None:
-            self._tokens.invalidate()
+            self._tokens.invalidate(refused.get("Authorization", "").removeprefix("Bearer ") or None)
 
     async def post_bundle(self, body: bytes) -> BundleReply:
         """POST a Bundle to the base URL; one immediate resend after a dropped connection or a 401."""
@@ -211,20 +284,18 @@ class FhirClient:
             body = await asyncio.to_thread(gzip.compress, body, 6)
             headers["Content-Encoding"] = "gzip"
         retrying = AsyncRetrying(stop=stop_after_attempt(2), wait=wait_fixed(0.2), sleep=self._sleep,
-                                 retry=retry_if_exception_type(_RESEND_AT_ONCE), reraise=True)
+                                 retry=retry_if_exception(_resend_at_once), reraise=True)
         try:
             async for attempt in retrying:
                 with attempt:
-                    response = await self._http.post("", content=body, headers={**headers,
-                                                                               **await self._auth_header()})
+                    auth = await self._auth_header()
+                    response = await self._http.post("", content=body, headers={**headers, **auth})
                     if response.status_code == 401:
-                        self._forget_credentials()
+                        self._forget_credentials(auth)
                         response = await self._http.post("", content=body, headers={
                             **headers, **await self._auth_header()})
-        except httpx.TimeoutException as exc:
-            raise TransientSyncError(f"platform timed out ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
-            raise TransientSyncError(f"platform connection failed ({type(exc).__name__})") from exc
+        except (httpx.TransportError, ssl.SSLError) as exc:
+            raise transport_failure(exc) from exc
         if response.status_code in (401, 403):
             # Not the records' fault: keep them pending rather than dead-lettering a whole backlog.
             raise TransientSyncError(f"platform refused our credentials ({response.status_code})",

@@ -14,6 +14,7 @@ from healthhut.sync.worker import DrainReport, SyncSettings, SyncWorker, utc_now
 
 if TYPE_CHECKING:
     from healthhut.config import Config, PlatformConfig
+    from healthhut.sync.fhir_client import FhirClient
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ def settings_from_config(platform: PlatformConfig, **overrides: Any) -> SyncSett
     # would claim rows still in flight (harmless thanks to conditional create, but wasteful).
     lease = max(60.0, 4 * (platform.timeout_connect + platform.timeout_read))
     values: dict[str, Any] = {"bundle_type": platform.bundle_type, "batch_size": platform.batch_size,
-                              "lease": timedelta(seconds=lease)}
+                              "concurrency": platform.concurrency, "lease": timedelta(seconds=lease)}
     values.update(overrides)
     return SyncSettings(**values)
 
@@ -32,6 +33,14 @@ def settings_from_config(platform: PlatformConfig, **overrides: Any) -> SyncSett
 class PushResult:
     report: DrainReport
     status: SyncStatus
+
+
+def _client(platform: PlatformConfig, settings: SyncSettings) -> FhirClient:
+    """One connection per bundle in flight (the pool never holds more), gzip as configured."""
+    from healthhut.sync.fhir_client import FhirClient
+
+    return FhirClient(platform, max_connections=settings.concurrency,
+                      compress_requests=platform.compress_requests)
 
 
 async def _open_store(config: Config) -> Any:
@@ -48,12 +57,10 @@ async def _remaining(store: Any) -> int:
 async def push(config: Config, *, until_empty: bool = False, max_wait: float = 600.0,
                settings: SyncSettings | None = None) -> PushResult:
     """Deliver what is due now (and with `until_empty`, wait out retries up to `max_wait` seconds)."""
-    from healthhut.sync.fhir_client import FhirClient
-
     store = await _open_store(config)
     try:
         chosen = settings or settings_from_config(config.platform)
-        async with FhirClient(config.platform, max_connections=chosen.concurrency) as client:
+        async with _client(config.platform, chosen) as client:
             worker = SyncWorker(store, client, chosen)
             report = await worker.drain(until_empty=until_empty, max_wait=max_wait,
                                         remaining=lambda: _remaining(store))
@@ -65,15 +72,13 @@ async def push(config: Config, *, until_empty: bool = False, max_wait: float = 6
 
 async def serve(config: Config, stop: asyncio.Event, *, settings: SyncSettings | None = None) -> None:
     """The long-lived sync service: release leases of a crashed predecessor, then drain until `stop`."""
-    from healthhut.sync.fhir_client import FhirClient
-
     store = await _open_store(config)
     try:
         released = await asyncio.to_thread(store.release_expired_leases, now=utc_now())
         if released:
             log.info("released %d outbox rows left in flight by a previous run", released)
         chosen = settings or settings_from_config(config.platform)
-        async with FhirClient(config.platform, max_connections=chosen.concurrency) as client:
+        async with _client(config.platform, chosen) as client:
             log.info("sync service started (bundle type %s, up to %d records per bundle)",
                      chosen.bundle_type, chosen.batch_size)
             await SyncWorker(store, client, chosen).run_forever(stop)

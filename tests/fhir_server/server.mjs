@@ -5,12 +5,22 @@
 // an identifier index so conditional creates stay O(1) with 100k resources, an HTTP listener, and faults.
 //
 // Usage: node server.mjs [--port N] [--admin-port N] [--batch-only] [--exit-with-stdin]
+//          [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
+//          [--auth-client-id ID (--auth-client-secret-file F | --auth-public-key PEM) [--auth-token-ttl S]]
 //   prints one JSON line {"port":..,"admin_port":..} on stdout once both listeners are up.
+// TLS (optional, default plain HTTP): the FHIR listener speaks https with the given certificate; with
+//   --tls-client-ca it also demands a client certificate signed by that CA (mutual TLS).
+// Auth (optional, default none): POST /auth/token (OAuth2 client credentials with client_secret, or SMART
+//   Backend Services with a JWT assertion verified against --auth-public-key) issues bearer tokens, and every
+//   /fhir request then needs `Authorization: Bearer <issued, unexpired token>` (else 401).
 // FHIR base: http://127.0.0.1:PORT/fhir   Admin (separate listener, so "down" can close the FHIR one):
 //   POST /faults  JSON merged into the fault settings (see DEFAULT_FAULTS)   GET /faults
 //   POST /reset   clear data and faults   GET /stats   GET /identifiers?system=S  (identifier value -> count)
 
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import zlib from 'node:zlib';
 import { indexSearchParameterBundle, indexStructureDefinitionBundle, OperationOutcomeError, validateResource,
   getStatus } from '@medplum/core';
@@ -36,6 +46,13 @@ function parseArgs(argv) {
     else if (argv[i] === '--admin-port') args.adminPort = Number(argv[++i]);
     else if (argv[i] === '--batch-only') args.transactions = false;
     else if (argv[i] === '--exit-with-stdin') args.exitWithStdin = true;
+    else if (argv[i] === '--tls-cert') args.tlsCert = argv[++i];
+    else if (argv[i] === '--tls-key') args.tlsKey = argv[++i];
+    else if (argv[i] === '--tls-client-ca') args.tlsClientCa = argv[++i];
+    else if (argv[i] === '--auth-client-id') args.authClientId = argv[++i];
+    else if (argv[i] === '--auth-client-secret-file') args.authSecretFile = argv[++i];
+    else if (argv[i] === '--auth-public-key') args.authPublicKey = argv[++i];
+    else if (argv[i] === '--auth-token-ttl') args.authTokenTtl = Number(argv[++i]);
     else throw new Error(`unknown argument ${argv[i]}`);
   }
   return args;
@@ -114,6 +131,91 @@ class ValidatingRepository extends MemoryRepository {
   }
 }
 
+// ---- optional auth: a token endpoint and bearer checks, enough to exercise a client's OAuth2/SMART path ----
+const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+const b64urlJson = (part) => JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+
+class TokenIssuer {
+  constructor(args) {
+    this.clientId = args.authClientId;
+    this.secret = args.authSecretFile ? fs.readFileSync(args.authSecretFile, 'utf8').trim() : null;
+    this.publicKey = args.authPublicKey ? crypto.createPublicKey(fs.readFileSync(args.authPublicKey)) : null;
+    this.ttl = args.authTokenTtl ?? 300;
+    this.tokens = new Map(); // token -> expiry (ms)
+    this.seenJti = new Set();
+    this.stats = { issued: 0, refused: 0, unauthorized: 0, assertions: [] };
+  }
+
+  reset() {
+    this.tokens.clear();
+    this.stats = { issued: 0, refused: 0, unauthorized: 0, assertions: [] };
+  }
+
+  issue(counted = true) {
+    const token = crypto.randomBytes(24).toString('hex');
+    this.tokens.set(token, Date.now() + this.ttl * 1000);
+    if (counted) this.stats.issued++;
+    return token;
+  }
+
+  authorized(req) {
+    const match = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
+    const expiry = match ? this.tokens.get(match[1]) : undefined;
+    if (expiry !== undefined && expiry > Date.now()) return true;
+    this.stats.unauthorized++;
+    return false;
+  }
+
+  // Returns an error description, or null when the JWT assertion is acceptable (SMART Backend Services).
+  checkAssertion(jwt, audience) {
+    const parts = jwt.split('.');
+    if (parts.length !== 3) return 'assertion is not a JWS compact serialisation';
+    const header = b64urlJson(parts[0]);
+    const claims = b64urlJson(parts[1]);
+    const data = Buffer.from(`${parts[0]}.${parts[1]}`);
+    const signature = Buffer.from(parts[2], 'base64url');
+    let valid = false;
+    if (header.alg === 'RS384') valid = crypto.verify('sha384', data, this.publicKey, signature);
+    else if (header.alg === 'ES384') {
+      valid = crypto.verify('sha384', data, { key: this.publicKey, dsaEncoding: 'ieee-p1363' }, signature);
+    } else return `alg ${header.alg} is not RS384 or ES384`;
+    if (!valid) return 'assertion signature does not verify';
+    const now = Math.floor(Date.now() / 1000);
+    if (claims.iss !== this.clientId || claims.sub !== this.clientId) return 'iss and sub must be the client_id';
+    if (claims.aud !== audience) return `aud must be the token URL ${audience}`;
+    if (typeof claims.exp !== 'number' || claims.exp <= now) return 'assertion expired';
+    if (claims.exp > now + 300 + 5) return 'exp is more than five minutes ahead';
+    if (!claims.jti || this.seenJti.has(claims.jti)) return 'jti missing or replayed';
+    this.seenJti.add(claims.jti);
+    this.stats.assertions.push({ header, claims });
+    return null;
+  }
+
+  // POST /auth/token: [status, body]
+  grant(form, audience) {
+    const refuse = (status, error, description) => {
+      this.stats.refused++;
+      return [status, { error, error_description: description }];
+    };
+    if (form.get('grant_type') !== 'client_credentials') return refuse(400, 'unsupported_grant_type', 'want client_credentials');
+    if (!form.get('scope')) return refuse(400, 'invalid_scope', 'scope is required');
+    if (form.has('client_assertion')) {
+      if (!this.publicKey) return refuse(401, 'invalid_client', 'no public key registered');
+      if (form.get('client_assertion_type') !== JWT_BEARER) return refuse(400, 'invalid_request', 'bad client_assertion_type');
+      let problem;
+      try {
+        problem = this.checkAssertion(form.get('client_assertion'), audience);
+      } catch (err) {
+        problem = `assertion unreadable: ${err}`;
+      }
+      if (problem) return refuse(401, 'invalid_client', problem);
+    } else if (!this.secret || form.get('client_id') !== this.clientId || form.get('client_secret') !== this.secret) {
+      return refuse(401, 'invalid_client', 'unknown client or wrong secret');
+    }
+    return [200, { access_token: this.issue(), token_type: 'bearer', expires_in: this.ttl, scope: form.get('scope') }];
+  }
+}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function readBody(req) {
@@ -150,7 +252,19 @@ function main() {
   loadDefinitions();
   const router = new FhirRouter();
   const repo = new ValidatingRepository();
-  const state = { faults: { ...DEFAULT_FAULTS }, stats: { requests: 0, refused: 0, dropped: 0, processed: 0 } };
+  const state = { faults: { ...DEFAULT_FAULTS }, stats: { requests: 0, refused: 0, dropped: 0, processed: 0, gzipped: 0 } };
+  const tls = Boolean(args.tlsCert);
+  const issuer = args.authClientId ? new TokenIssuer(args) : null;
+
+  async function handleToken(req, res) {
+    const form = new URLSearchParams(await readBody(req));
+    const audience = `${tls ? 'https' : 'http'}://${req.headers.host}/auth/token`;
+    const [status, body] = issuer.grant(form, audience);
+    const payload = Buffer.from(JSON.stringify(body));
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': payload.length,
+      'cache-control': 'no-store' });
+    res.end(payload);
+  }
 
   async function handleFhir(req, res) {
     state.stats.requests++;
@@ -170,10 +284,20 @@ function main() {
       return;
     }
     const url = new URL(req.url, 'http://127.0.0.1');
+    if (issuer && req.method === 'POST' && url.pathname === '/auth/token') {
+      await handleToken(req, res);
+      return;
+    }
+    if (issuer && !issuer.authorized(req)) {
+      send(req, res, 401, outcome('error', 'login', 'bearer token missing, unknown or expired'),
+        { 'www-authenticate': 'Bearer error="invalid_token"' });
+      return;
+    }
     if (!url.pathname.startsWith('/fhir')) {
       send(req, res, 404, outcome('error', 'not-found', 'FHIR base is /fhir'));
       return;
     }
+    if ((req.headers['content-encoding'] ?? '').includes('gzip')) state.stats.gzipped++;
     const text = req.method === 'GET' || req.method === 'DELETE' ? '' : await readBody(req);
     let body;
     try {
@@ -205,12 +329,17 @@ function main() {
     send(req, res, getStatus(oo), resource ?? oo);
   }
 
-  const fhirServer = http.createServer((req, res) => {
+  const handler = (req, res) => {
     handleFhir(req, res).catch((err) => {
       const text = err instanceof Error ? err.message : String(err);
       if (!res.headersSent) send(req, res, 500, outcome('fatal', 'exception', text));
     });
-  });
+  };
+  const fhirServer = tls
+    ? https.createServer({ cert: fs.readFileSync(args.tlsCert), key: fs.readFileSync(args.tlsKey),
+      ...(args.tlsClientCa ? { ca: fs.readFileSync(args.tlsClientCa), requestCert: true, rejectUnauthorized: true }
+        : {}) }, handler)
+    : http.createServer(handler);
   fhirServer.keepAliveTimeout = 30_000;
 
   const listenFhir = (port) => new Promise((resolve) => fhirServer.listen(port, '127.0.0.1', resolve));
@@ -241,8 +370,16 @@ function main() {
       await setDown(false);
       repo.clear();
       state.faults = { ...DEFAULT_FAULTS };
-      state.stats = { requests: 0, refused: 0, dropped: 0, processed: 0 };
+      state.stats = { requests: 0, refused: 0, dropped: 0, processed: 0, gzipped: 0 };
+      issuer?.reset();
       send(req, res, 200, { ok: true });
+    } else if (req.method === 'POST' && url.pathname === '/auth/revoke' && issuer) {
+      issuer.tokens.clear(); // every issued token now answers 401: the client must fetch a new one
+      send(req, res, 200, { ok: true });
+    } else if (req.method === 'POST' && url.pathname === '/auth/test-token' && issuer) {
+      send(req, res, 200, { access_token: issuer.issue(false) }); // for the tests' own FHIR searches
+    } else if (req.method === 'GET' && url.pathname === '/auth/stats' && issuer) {
+      send(req, res, 200, issuer.stats);
     } else if (req.method === 'GET' && url.pathname === '/stats') {
       const counts = {};
       for (const [type, table] of repo.resources) counts[type] = table.size;
