@@ -18,12 +18,11 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 
 from healthhut.drivers.codecs import pc300
 from healthhut.drivers.codecs.base import Frame
 from healthhut.drivers.codecs.framing import AA55Framer
-from healthhut.drivers.serial_session import DriverContext, SerialSession, Sleep
+from healthhut.drivers.serial_session import DriverContext, SerialDriver, SerialSession, Sleep
 from healthhut.drivers.transport_serial import Backoff, Parity, PortOpener, SerialSettings, open_serial
 from healthhut.errors import DecodeError, DeviceError
 from healthhut.readings import Reading
@@ -50,43 +49,18 @@ def error_reason(reading: Reading) -> str | None:
     return decoded.reason if isinstance(decoded, pc300.BpError) else None
 
 
-class Pc300BloodPressure:
+class Pc300BloodPressure(SerialDriver):
     def __init__(self, url: str, context: DriverContext, *, options: Pc300Options | None = None,
                  on_cuff_pressure: Callable[[pc300.CuffPressure], None] | None = None,
                  sleep: Sleep = asyncio.sleep, opener: PortOpener = open_serial) -> None:
-        self.url = url
-        self.context = context
+        super().__init__(url, context, sleep=sleep, opener=opener)
         self.options = options or Pc300Options()
         self.on_cuff_pressure = on_cuff_pressure
-        self._sleep = sleep
-        self._opener = opener
-        self.session: SerialSession | None = None
-        self.decode_errors = 0
 
-    async def __aenter__(self) -> Pc300BloodPressure:
-        return self
-
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
-            self.session = None
-
-    async def _session(self, *, reconnect: bool) -> SerialSession:
-        if self.session is None:
-            settings = SerialSettings(self.url, baudrate=self.options.baudrate, parity=self.options.parity)
-            self.session = SerialSession(settings, AA55Framer, backoff=self.options.backoff, sleep=self._sleep,
-                                         opener=self._opener)
-        self.session.reconnect = reconnect
-        await self.session.open()
-        return self.session
-
-    @property
-    def discarded(self) -> int:
-        return self.session.discarded if self.session is not None else 0
+    async def _new_session(self) -> SerialSession:
+        settings = SerialSettings(self.url, baudrate=self.options.baudrate, parity=self.options.parity)
+        return SerialSession(settings, AA55Framer, backoff=self.options.backoff, sleep=self._sleep,
+                             opener=self._opener)
 
     def _handle(self, frame: Frame) -> Reading | None:
         codec = pc300.Pc300Codec(self.options.layout)

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from types import TracebackType
 from typing import Any
 
 from healthhut.drivers.codecs import berrymed, cms50_legacy, cms50_v7
@@ -30,7 +29,7 @@ from healthhut.drivers.codecs.oximeter_sample import (
     start_from_hour_minute,
     trim_padding,
 )
-from healthhut.drivers.serial_session import DriverContext, SerialSession, Sleep
+from healthhut.drivers.serial_session import DriverContext, SerialDriver, SerialSession, Sleep
 from healthhut.drivers.transport_serial import Backoff, PortOpener, SerialSettings, open_serial
 from healthhut.errors import DecodeError, DeviceError
 from healthhut.readings import Reading, StatusFlag
@@ -65,18 +64,13 @@ def _settings(url: str, generation: Cms50Generation) -> SerialSettings:
     return SerialSettings(url, baudrate=19200, parity="O")
 
 
-class LiveOximeter:
+class LiveOximeter(SerialDriver):
     """Common live loop: frames → decode → live Readings, throttled; reopen on loss or silence."""
 
     def __init__(self, url: str, context: DriverContext, *, options: OximeterOptions | None = None,
                  sleep: Sleep = asyncio.sleep, opener: PortOpener = open_serial) -> None:
-        self.url = url
-        self.context = context
+        super().__init__(url, context, sleep=sleep, opener=opener)
         self.options = options or OximeterOptions()
-        self._sleep = sleep
-        self._opener = opener
-        self.session: SerialSession | None = None
-        self.decode_errors = 0
 
     # subclass hooks
     def _codec(self) -> Codec:
@@ -94,30 +88,9 @@ class LiveOximeter:
     async def _tick(self, session: SerialSession) -> None:
         """Called after every chunk (keep-alives)."""
 
-    async def __aenter__(self) -> LiveOximeter:
-        return self
-
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
-            self.session = None
-
-    async def _session(self, *, reconnect: bool) -> SerialSession:
-        if self.session is None:
-            self.session = SerialSession(await self._settings(), self._framer, backoff=self.options.backoff,
-                                         sleep=self._sleep, opener=self._opener)
-        self.session.reconnect = reconnect
-        self.session.on_reopen = self._start_live if reconnect else None
-        await self.session.open()
-        return self.session
-
-    @property
-    def discarded(self) -> int:
-        return self.session.discarded if self.session is not None else 0
+    async def _new_session(self) -> SerialSession:
+        return SerialSession(await self._settings(), self._framer, backoff=self.options.backoff,
+                             sleep=self._sleep, opener=self._opener)
 
     def decode(self, frame: Frame) -> Any:
         try:
@@ -128,7 +101,7 @@ class LiveOximeter:
 
     async def readings(self) -> AsyncIterator[Reading]:
         """Live SPO2 Readings until cancelled; survives unplug/replug and silent devices."""
-        session = await self._session(reconnect=True)
+        session = await self._session(reconnect=True, on_reopen=self._start_live)
         await self._start_live(session)
         codec = self._codec()
         last_at: datetime | None = None

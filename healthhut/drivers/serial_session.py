@@ -12,6 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from types import TracebackType
+from typing import Self
 
 from healthhut.drivers.codecs.base import Frame, ReadingContext
 from healthhut.drivers.codecs.framing import IncrementalFramer
@@ -116,3 +118,45 @@ class SerialSession:
             await self.reopen(exc.message)
             return []
         return self.framer.feed(data)
+
+
+class SerialDriver:
+    """A serial driver's port lifecycle: one SerialSession, made by `_new_session` on first use, closed on exit."""
+
+    def __init__(self, url: str, context: DriverContext, *, sleep: Sleep, opener: PortOpener) -> None:
+        self.url = url
+        self.context = context
+        self._sleep = sleep
+        self._opener = opener
+        self.session: SerialSession | None = None
+        self.decode_errors = 0
+
+    async def _new_session(self) -> SerialSession:
+        """The session for this device (settings, framer, backoff); called while no session is open."""
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+
+    async def _session(self, *, reconnect: bool,
+                       on_reopen: Callable[[SerialSession], Awaitable[None]] | None = None) -> SerialSession:
+        """The open session, made on first use; `reconnect` and `on_reopen` apply from this call on."""
+        if self.session is None:
+            self.session = await self._new_session()
+        self.session.reconnect = reconnect
+        self.session.on_reopen = on_reopen
+        await self.session.open()
+        return self.session
+
+    @property
+    def discarded(self) -> int:
+        return self.session.discarded if self.session is not None else 0
