@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from healthhut.drivers.codecs import berrymed
@@ -23,7 +22,7 @@ class BerrymedBciEmulator(PtyDevice):
         self.live_index = 0
 
     def on_plug(self) -> None:
-        self.start(self._stream_live())
+        self.start(self.send_paced(self.rate_hz, self._send_live))
 
     def live_sample(self, index: int) -> berrymed.BciSample:
         s = self.script
@@ -41,15 +40,6 @@ class BerrymedBciEmulator(PtyDevice):
             elif byte == 0xFE:
                 await self.send_frame(berrymed.encode_version("hardware", self.hardware))
 
-    async def _stream_live(self) -> None:
-        loop = asyncio.get_running_loop()
-        period = 1.0 / self.rate_hz
-        next_at = loop.time()
-        try:
-            while True:
-                await self.send_frame(berrymed.encode_sample(self.live_sample(self.live_index)))
-                self.live_index += 1
-                next_at += period
-                await asyncio.sleep(max(0.0, next_at - loop.time()))
-        except ConnectionError:
-            return
+    async def _send_live(self) -> None:
+        await self.send_frame(berrymed.encode_sample(self.live_sample(self.live_index)))
+        self.live_index += 1

@@ -80,7 +80,8 @@ class Cms50V7Emulator(PtyDevice):
         if code == v7.CMD_START_LIVE:
             self._last_keepalive = loop.time()
             if self._live is None or self._live.done():
-                self._live = asyncio.ensure_future(self._stream_live())
+                self._live = asyncio.ensure_future(self.send_paced(self.rate_hz, self._send_live,
+                                                                   self._keepalive_fresh))
                 self.start(self._live)
         elif code == v7.CMD_STOP_LIVE:
             self._stop_live()
@@ -113,18 +114,12 @@ class Cms50V7Emulator(PtyDevice):
             self._live.cancel()
             self._live = None
 
-    async def _stream_live(self) -> None:
-        loop = asyncio.get_running_loop()
-        period = 1.0 / self.rate_hz
-        next_at = loop.time()
-        try:
-            while loop.time() - self._last_keepalive < self.keepalive_timeout:
-                await self.send_frame(v7.encode_live(self.live_sample(self.live_index)))
-                self.live_index += 1
-                next_at += period
-                await asyncio.sleep(max(0.0, next_at - loop.time()))
-        except ConnectionError:
-            return
+    def _keepalive_fresh(self) -> bool:
+        return asyncio.get_running_loop().time() - self._last_keepalive < self.keepalive_timeout
+
+    async def _send_live(self) -> None:
+        await self.send_frame(v7.encode_live(self.live_sample(self.live_index)))
+        self.live_index += 1
 
     async def _stream_recording(self) -> None:
         samples = list(self.script.recording)
@@ -162,7 +157,7 @@ class Cms50LegacyEmulator(PtyDevice):
 
     def _start_live(self) -> None:
         if self._live is None or self._live.done():
-            self._live = asyncio.ensure_future(self._stream_live())
+            self._live = asyncio.ensure_future(self.send_paced(self.rate_hz, self._send_live))
             self.start(self._live)
 
     def live_sample(self, index: int) -> legacy.LegacyLiveData:
@@ -187,18 +182,9 @@ class Cms50LegacyEmulator(PtyDevice):
             self.start(self._upload())
         del self._pending[:-3]
 
-    async def _stream_live(self) -> None:
-        loop = asyncio.get_running_loop()
-        period = 1.0 / self.rate_hz
-        next_at = loop.time()
-        try:
-            while True:
-                await self.send_frame(legacy.encode_live(self.live_sample(self.live_index)))
-                self.live_index += 1
-                next_at += period
-                await asyncio.sleep(max(0.0, next_at - loop.time()))
-        except ConnectionError:
-            return
+    async def _send_live(self) -> None:
+        await self.send_frame(legacy.encode_live(self.live_sample(self.live_index)))
+        self.live_index += 1
 
     async def _upload(self) -> None:
         self.uploads += 1

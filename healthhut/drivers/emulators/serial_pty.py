@@ -15,6 +15,7 @@ import os
 import random
 import termios
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,6 +152,23 @@ class PtyDevice(ABC):
             faults.unplug_after_frames = None
             await self.unplug()
             raise ConnectionError("unplugged mid-stream")
+
+    async def send_paced(self, rate_hz: float, send_next: Callable[[], Awaitable[None]],
+                         keep_going: Callable[[], bool] = lambda: True) -> None:
+        """Await `send_next` `rate_hz` times a second while `keep_going()`; ends quietly when unplugged.
+
+        Each send is due one period after the previous one was due, so a late send does not slow the rate.
+        """
+        loop = asyncio.get_running_loop()
+        period = 1.0 / rate_hz
+        next_at = loop.time()
+        try:
+            while keep_going():
+                await send_next()
+                next_at += period
+                await asyncio.sleep(max(0.0, next_at - loop.time()))
+        except ConnectionError:
+            return
 
     async def _serve_host(self) -> None:
         master = self._master
