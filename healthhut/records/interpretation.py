@@ -16,28 +16,28 @@ from healthhut.records.ranges import ReferenceRanges
 _SEVERITY = {"N": 0, "L": 1, "H": 1, "LL": 2, "HH": 2}
 
 
-def _systolic(v: Decimal, r: ReferenceRanges) -> str:
-    if v >= r.systolic_very_high_from:
+def _banded(v: Decimal, *, very_low_below: Decimal, low_below: Decimal, high_from: Decimal,
+            very_high_from: Decimal) -> str:
+    """Bands whose high limits are inclusive ("from") and low limits exclusive ("below"); critical first."""
+    if v >= very_high_from:
         return "HH"
-    if v < r.systolic_very_low_below:
+    if v < very_low_below:
         return "LL"
-    if v >= r.systolic_high_from:
+    if v >= high_from:
         return "H"
-    if v < r.systolic_low_below:
+    if v < low_below:
         return "L"
     return "N"
+
+
+def _systolic(v: Decimal, r: ReferenceRanges) -> str:
+    return _banded(v, very_low_below=r.systolic_very_low_below, low_below=r.systolic_low_below,
+                   high_from=r.systolic_high_from, very_high_from=r.systolic_very_high_from)
 
 
 def _diastolic(v: Decimal, r: ReferenceRanges) -> str:
-    if v >= r.diastolic_very_high_from:
-        return "HH"
-    if v < r.diastolic_very_low_below:
-        return "LL"
-    if v >= r.diastolic_high_from:
-        return "H"
-    if v < r.diastolic_low_below:
-        return "L"
-    return "N"
+    return _banded(v, very_low_below=r.diastolic_very_low_below, low_below=r.diastolic_low_below,
+                   high_from=r.diastolic_high_from, very_high_from=r.diastolic_very_high_from)
 
 
 def _spo2(v: Decimal, r: ReferenceRanges) -> str:
@@ -61,15 +61,8 @@ def _pulse(v: Decimal, r: ReferenceRanges) -> str:
 
 
 def _temperature(v: Decimal, r: ReferenceRanges) -> str:
-    if v >= r.temperature_very_high_from:
-        return "HH"
-    if v < r.temperature_very_low_below:
-        return "LL"
-    if v >= r.temperature_high_from:
-        return "H"
-    if v < r.temperature_low_below:
-        return "L"
-    return "N"
+    return _banded(v, very_low_below=r.temperature_very_low_below, low_below=r.temperature_low_below,
+                   high_from=r.temperature_high_from, very_high_from=r.temperature_very_high_from)
 
 
 _CLASSIFIERS: dict[Metric, Callable[[Decimal, ReferenceRanges], str]] = {
