@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 import pytest
+from ble_support import SteppingClock, collect
 
 from healthhut.drivers.ble.ble_berrymed import SERVICE_UUID, BleBerryMedDriver
 from healthhut.drivers.ble.transport_ble import BleBackend, BleTransport, scan
@@ -15,7 +16,7 @@ from healthhut.drivers.emulators.ble_berrymed import BerryMedOximeter
 from healthhut.drivers.emulators.ble_common import Misbehaviour
 from healthhut.drivers.emulators.ble_rig import BleRig, start_rig
 from healthhut.errors import DeviceError
-from healthhut.readings import AbsentReason, Metric, Reading, ReadingKind, StatusFlag
+from healthhut.readings import AbsentReason, Metric, ReadingKind, StatusFlag
 
 ADDRESS = "00:A0:50:00:00:01"
 GOOD = decode_packet(bytes.fromhex("C758094462"))      # beep, pleth 88, PR 68, SpO2 98
@@ -23,15 +24,9 @@ HIGH_PULSE = decode_packet(bytes.fromhex("852844485E"))  # PR 200, SpO2 94
 NO_FINGER = decode_packet(bytes.fromhex("9F00507F7F"))
 
 
-class TickingClock:
-    """Each read (one per notification) advances 40 ms: four 5-byte packets of a 100/s stream per 20 bytes."""
-
-    def __init__(self) -> None:
-        self.t = datetime(2024, 6, 24, 22, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.t += timedelta(milliseconds=40)
-        return self.t
+# Each gateway-clock read (one per notification) advances 40 ms: four 5-byte packets of a 100/s stream
+# per 20-byte notification.
+TICK_PER_NOTIFICATION = timedelta(milliseconds=40)
 
 
 @pytest.fixture
@@ -46,13 +41,9 @@ async def connect(rig: BleRig, device: BerryMedOximeter) -> BleBerryMedDriver:
     found = await scan(seconds=0.2, service_uuids=[SERVICE_UUID], backend=BleBackend(**rig.backend()))
     assert [a.name for a in found] == ["BerryMed"]
     connection = await BleTransport(ADDRESS, backend=BleBackend(**rig.backend()), scan_timeout=2).connect()
-    driver = BleBerryMedDriver(connection, timezone=UTC, now=TickingClock())
+    driver = BleBerryMedDriver(connection, timezone=UTC, now=SteppingClock(TICK_PER_NOTIFICATION))
     await driver.start()
     return driver
-
-
-async def collect(readings: AsyncIterator[Reading]) -> list[Reading]:
-    return [r async for r in readings]
 
 
 async def test_unaligned_notifications_and_noise_are_resynchronised(rig: BleRig) -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from ble_support import SteppingClock, collect
 
 from healthhut.drivers.ble.ble_pulse_oximeter import BlePulseOximeterDriver
 from healthhut.drivers.ble.transport_ble import ADVICE_BONDED, BleBackend, BleTransport, scan
@@ -35,15 +36,8 @@ def sample(spo2: int) -> ContinuousMeasurement:
     return ContinuousMeasurement(SpO2PulseRate(Decimal(spo2), Decimal(60)))
 
 
-class SteppingClock:
-    """A gateway clock that advances one second each time it is read (one notification a second)."""
-
-    def __init__(self) -> None:
-        self.t = datetime(2024, 6, 24, 22, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.t += timedelta(seconds=1)
-        return self.t
+# The gateway clock advances one second per read: one continuous notification a second.
+ONE_SECOND_PER_NOTIFICATION = timedelta(seconds=1)
 
 
 @pytest.fixture
@@ -76,7 +70,7 @@ async def test_discovery_identity_and_features(rig: BleRig) -> None:
 async def test_live_spot_check_and_nan_with_clock_not_set(rig: BleRig) -> None:
     oximeter = PulseOximeter(ADDRESS)
     driver = await connect(rig, oximeter)
-    pending = asyncio.ensure_future(_collect(driver.live(count=2, within=2)))
+    pending = asyncio.ensure_future(collect(driver.live(count=2, within=2)))
     await asyncio.sleep(0.05)
     await oximeter.spot_check(spot(97, 1))
     await oximeter.spot_check(None)
@@ -89,9 +83,9 @@ async def test_live_spot_check_and_nan_with_clock_not_set(rig: BleRig) -> None:
 
 async def test_continuous_notifications_become_one_series_per_window(rig: BleRig) -> None:
     oximeter = PulseOximeter(ADDRESS)
-    driver = await connect(rig, oximeter, now=SteppingClock())
-    pending = asyncio.ensure_future(_collect(driver.continuous_series(window=timedelta(seconds=10), windows=1,
-                                                                      within=2)))
+    driver = await connect(rig, oximeter, now=SteppingClock(ONE_SECOND_PER_NOTIFICATION))
+    pending = asyncio.ensure_future(collect(driver.continuous_series(window=timedelta(seconds=10), windows=1,
+                                                                     within=2)))
     await asyncio.sleep(0.05)
     await oximeter.stream([sample(90 + i % 5) for i in range(12)])
     [series] = await pending
@@ -103,7 +97,7 @@ async def test_continuous_notifications_become_one_series_per_window(rig: BleRig
 
 async def test_disconnect_keeps_the_partial_series(rig: BleRig) -> None:
     oximeter = PulseOximeter(ADDRESS)
-    driver = await connect(rig, oximeter, now=SteppingClock())
+    driver = await connect(rig, oximeter, now=SteppingClock(ONE_SECOND_PER_NOTIFICATION))
     got: list[Reading] = []
 
     async def consume() -> None:
@@ -158,10 +152,6 @@ async def test_clock_skew_and_refused_cccd(rig: BleRig) -> None:
     with pytest.raises(DeviceError) as caught:
         await anext(driver.live(count=1, within=1))
     assert caught.value.advice == ADVICE_BONDED
-
-
-async def _collect(readings: AsyncIterator[Reading]) -> list[Reading]:
-    return [r async for r in readings]
 
 
 async def test_slow_stored_records_and_reconnect_after_forced_disconnect(rig: BleRig) -> None:

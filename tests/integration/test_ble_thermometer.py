@@ -8,6 +8,7 @@ from datetime import UTC, timedelta
 from decimal import Decimal
 
 import pytest
+from ble_support import collect
 
 from healthhut.drivers.ble.ble_thermometer import BleThermometerDriver
 from healthhut.drivers.ble.transport_ble import BleBackend, BleTransport, scan
@@ -42,10 +43,6 @@ async def connect(rig: BleRig, device: Thermometer) -> BleThermometerDriver:
     driver = BleThermometerDriver(connection, timezone=UTC)
     await driver.start()
     return driver
-
-
-async def collect(readings: AsyncIterator[Reading]) -> list[Reading]:
-    return [r async for r in readings]
 
 
 async def test_stored_measurements_arrive_on_subscribe_then_live(rig: BleRig) -> None:

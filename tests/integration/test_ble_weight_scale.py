@@ -8,6 +8,7 @@ from datetime import UTC
 from decimal import Decimal
 
 import pytest
+from ble_support import collect
 
 from healthhut.drivers.ble.ble_weight_scale import BleWeightScaleDriver
 from healthhut.drivers.ble.transport_ble import ADVICE_BONDED, BleBackend, BleTransport, scan
@@ -17,7 +18,7 @@ from healthhut.drivers.emulators.ble_common import DeviceClock, Misbehaviour
 from healthhut.drivers.emulators.ble_rig import BleRig, start_rig
 from healthhut.drivers.emulators.ble_weight_scale import WeightScale
 from healthhut.errors import DeviceError
-from healthhut.readings import AbsentReason, Metric, Reading, TimeSource
+from healthhut.readings import AbsentReason, Metric, TimeSource
 
 ADDRESS = "C0:40:00:00:00:01"
 
@@ -37,10 +38,6 @@ async def connect(rig: BleRig, device: WeightScale) -> BleWeightScaleDriver:
     driver = BleWeightScaleDriver(connection, timezone=UTC)
     await driver.start()
     return driver
-
-
-async def collect(readings: AsyncIterator[Reading]) -> list[Reading]:
-    return [r async for r in readings]
 
 
 async def test_stored_weighing_on_subscribe_live_and_failed(rig: BleRig) -> None:
