@@ -26,7 +26,7 @@ def run_sync(config: Config) -> None:
 @app.command("status")
 def status_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Counts by state, age of the oldest undelivered record, last success and error, circuit state."""
-    from healthhut.sync.status import read_status
+    from healthhut.sync.status import read_status, readable_age
     from healthhut.sync.worker import utc_now
 
     store = open_store(ctx)
@@ -41,7 +41,7 @@ def status_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
     counts = ", ".join(f"{name} {n}" for name, n in sorted(status.counts.items()))
     out.print(f"outbox: {counts}")
     age = status.oldest_pending_age_s
-    out.print(f"oldest undelivered: {'none' if age is None else f'{age:.0f} s ago'}")
+    out.print(f"oldest undelivered: {'none' if age is None else readable_age(age) + ' ago'}")
     out.print(f"last success: {status.last_success_at or 'never'}")
     if status.last_error:
         out.print(f"last error: {status.last_error} (at {status.last_error_at})")

@@ -155,6 +155,16 @@ def oldest_pending_at(conn: Connection) -> datetime | None:
     return first  # min() keeps the column's type, so this is already an aware datetime
 
 
+def next_due_at(conn: Connection) -> datetime | None:
+    """When `claim_batch` will next find something: the earliest retry time of a pending row, or the earliest
+    lease expiry of a row left in flight (a crashed worker's). None when nothing is undelivered."""
+    o = OUTBOX.c
+    pending = conn.execute(select(func.min(o.next_attempt_at)).where(o.state == OutboxState.PENDING.value)).scalar()
+    leased = conn.execute(select(func.min(o.lease_until)).where(o.state == OutboxState.SENDING.value)).scalar()
+    found: list[datetime] = [when for when in (pending, leased) if when is not None]
+    return min(found) if found else None
+
+
 def dead_letters(conn: Connection) -> list[DeadLetter]:
     o, obs = OUTBOX.c, OBSERVATIONS.c
     query = (select(o.id, o.observation_id, obs.code, o.dead_reason, o.outcome_json, o.dead_at, o.attempts)

@@ -300,6 +300,11 @@ class RecordStore:
         result: datetime | None = self._read(outbox.oldest_pending_at)
         return result
 
+    def next_due_at(self) -> datetime | None:
+        """Earliest time an outbox row becomes claimable (retry time or lease expiry); None if none is left."""
+        result: datetime | None = self._read(outbox.next_due_at)
+        return result
+
     def dead_letters(self) -> list[DeadLetter]:
         result: list[DeadLetter] = self._read(outbox.dead_letters)
         return result

@@ -90,6 +90,28 @@ class CircuitBreaker:
                                                         rand=self.rand)
 
     def snapshot(self) -> str:
-        """JSON for the store's state table (read by `healthhut sync status`)."""
+        """JSON for the store's state table (read by `healthhut sync status`, and by `restore` at a restart)."""
         return json.dumps({"state": self.state.value, "consecutive_failures": self.consecutive_failures,
-                           "failed_probes": self.failed_probes, "last_reason": self.last_reason})
+                           "failed_probes": self.failed_probes, "last_reason": self.last_reason,
+                           "opened_at": self.opened_at, "probe_at": self.probe_at})
+
+    def restore(self, text: str | None, now: float) -> bool:
+        """Take over a predecessor's snapshot (the sync process restarted): a platform it found down is still
+        presumed down, so the first send after a restart is one probe at the scheduled time (never later
+        than one probe interval from now), not a full-speed burst. No log line: the outage was logged once."""
+        try:
+            saved = json.loads(text) if text else {}
+            state = CircuitState(saved["state"])
+            failures, probes = int(saved.get("consecutive_failures", 0)), int(saved.get("failed_probes", 0))
+        except (ValueError, KeyError, TypeError):
+            return False
+        if state is CircuitState.CLOSED:
+            return False
+        self.state = CircuitState.OPEN  # a probe in flight died with the process: probe again
+        self.consecutive_failures, self.failed_probes = failures, probes
+        self.last_reason = saved.get("last_reason")
+        opened, probe = saved.get("opened_at"), saved.get("probe_at")
+        self.opened_at = float(opened) if isinstance(opened, int | float) else now
+        latest = now + self.probe_backoff.cap
+        self.probe_at = min(float(probe), latest) if isinstance(probe, int | float) else now
+        return True

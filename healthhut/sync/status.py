@@ -38,6 +38,21 @@ class SyncStatus:
                 "circuit": {"state": self.circuit, "consecutive_failures": self.circuit_failures}}
 
 
+def readable_age(seconds: float) -> str:
+    """A backlog age as a person reads it: "40 s", "5 min", "3 h 12 min", "2 d 3 h" (two units at most)."""
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min"
+    return f"{secs} s"
+
+
 def _loads(text: str | None) -> dict[str, Any]:
     if not text:
         return {}

@@ -9,7 +9,6 @@ then any worker claims them again and resends: every entry is a conditional crea
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -40,6 +39,7 @@ log = logging.getLogger(__name__)
 # 4xx answers that can be the content's fault; anything else (404 on the base, 405, 415) is configuration,
 # and bisecting it would dead-letter the whole backlog.
 CONTENT_STATUSES = frozenset({400, 409, 412, 413, 422})
+MIN_IDLE = 0.1  # seconds: the shortest idle sleep between passes
 MAX_RESOLVED = 10_000  # urn -> server id entries kept (patients and devices of one hut: far fewer)
 _WAIT_PROBE = "waiting for the probe"
 _WENT_DOWN = "platform unreachable"
@@ -126,11 +126,12 @@ class SyncWorker:
         self._last_success_written = 0.0
         self._circuit_written: str | None = None
         self._size_written: str | None = None
-        self._size_restored = False
+        self._restored = False
 
     # ---- one pass -------------------------------------------------------------------------------------
     async def run_pass(self) -> tuple[int, PassOutcome]:
         """Claim what is due (unless the circuit is open), send it, record the results. Returns (claimed, ...)."""
+        await self._restore_once()
         items, probing = await self._claim()
         if not items:
             return 0, PassOutcome()
@@ -180,9 +181,7 @@ class SyncWorker:
     async def _stream(self, report: DrainReport, stop: asyncio.Event | None) -> None:
         """Passes back to back until a claim comes back empty, pipelined: while one pass's bundles are on the
         wire, the next claim and the previous pass's results are written to SQLite in threads."""
-        if not self._size_restored:
-            self._size_restored = True
-            await asyncio.to_thread(self._restore_size)
+        await self._restore_once()
         recording: asyncio.Future[None] | None = None
         items, probing = await self._claim()
         try:
@@ -205,9 +204,21 @@ class SyncWorker:
             if recording is not None:
                 await recording
 
-    def _restore_size(self) -> None:
+    async def _restore_once(self) -> None:
+        if not self._restored:
+            self._restored = True
+            await asyncio.to_thread(self._restore_state)
+
+    def _restore_state(self) -> None:
+        """What a predecessor learned: the circuit (a platform found down stays presumed down) and the size."""
         getter = getattr(self.store, "get_state", None)
-        text = getter(STATE_BUNDLE_SIZE) if getter is not None else None
+        if getter is None:
+            return
+        circuit = getter(STATE_CIRCUIT)
+        if self.circuit.restore(circuit, self._now().timestamp()):
+            self._circuit_written = circuit
+            log.info("platform was unreachable before this restart; probing before sending at full speed")
+        text = getter(STATE_BUNDLE_SIZE)
         try:
             saved = json.loads(text) if text else {}
             current, ceiling = int(saved["current"]), int(saved["ceiling"])
@@ -424,20 +435,37 @@ class SyncWorker:
                 break
             if (self._now() - started).total_seconds() >= max_wait:
                 break
-            await self._sleep(self._idle_delay())
+            await self._sleep(await self._idle_delay())
         return report
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        """The `healthhut run sync` loop: drain, then look again every `idle_poll` seconds until `stop`."""
+        """The `healthhut run sync` loop: drain, then sleep until the next row is due (at most `idle_poll`
+        seconds, so records the gateway stores meanwhile go out soon) or until `stop`."""
         report = DrainReport()
         while not stop.is_set():
             await self._stream(report, stop)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._idle_delay())
+            delay = await self._idle_delay()
+            # the injected sleep (tests drive it with a fake clock), cut short by `stop`
+            waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._sleep(delay))]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiting in waits:
+                    waiting.cancel()
 
-    def _idle_delay(self) -> float:
-        until_probe = self.circuit.seconds_until_probe(self._now().timestamp())
-        return until_probe if until_probe > 0 else self.settings.idle_poll
+    async def _idle_delay(self) -> float:
+        """Seconds until there is something to do: the circuit's probe time while it is open, else the next
+        row's retry time or lease expiry (`next_due_at`), never more than `idle_poll`."""
+        now = self._now()
+        until_probe = self.circuit.seconds_until_probe(now.timestamp())
+        if until_probe > 0:
+            return until_probe
+        next_due = getattr(self.store, "next_due_at", None)
+        due = await asyncio.to_thread(next_due) if next_due is not None else None
+        if due is None:
+            return self.settings.idle_poll
+        # a floor: a row due "now" that the claim did not return must not turn this into a busy loop
+        return min(self.settings.idle_poll, max(MIN_IDLE, (due - now).total_seconds()))
 
 
 def _entries(reply: Any) -> list[tuple[int, str | None, dict[str, Any] | None]]:

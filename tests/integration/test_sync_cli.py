@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -75,5 +76,7 @@ def test_push_dead_retry_status(server: FhirTestServer, tmp_path: Path) -> None:
         assert status["oldest_pending_age_s"] is not None
         human = healthhut(config, "sync", "status")
         assert human.returncode == 0 and "pending 2" in human.stdout
+        # stored 2026-03-01 (fill_store's clock): an age in days and hours, not a count of seconds
+        assert re.search(r"oldest undelivered: \d+ d( \d+ h)? ago", human.stdout), human.stdout
     finally:
         server.faults(down=False)
