@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import tzinfo
+from typing import TypeVar
 
 from healthhut.drivers.ble.gatt_common import (
     Clock,
@@ -21,6 +22,8 @@ from healthhut.errors import DecodeError
 from healthhut.readings import DeviceIdentity, Reading, Transport
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class BleHealthDriver:
@@ -52,6 +55,15 @@ class BleHealthDriver:
         self.identity = await read_identity(self.connection)
         self.battery = await read_battery(self.connection)
         self.clock = await check_clock(self.connection, timezone=self.timezone, now=self.now, set_time=set_clock)
+
+    async def read_feature(self, uuid: str, decode: Callable[[bytes], T]) -> T | None:
+        """A feature characteristic, decoded; None when the device lacks it or sends it malformed."""
+        if not self.connection.has(uuid):
+            return None
+        try:
+            return decode(await self.connection.read(uuid))
+        except DecodeError:
+            return None
 
     def decode_readings(self, codec: Codec, frame: bytes) -> list[Reading]:
         """Readings for one frame; a malformed frame is counted and logged (reason only), never raised."""

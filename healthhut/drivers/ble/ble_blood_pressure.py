@@ -49,12 +49,7 @@ class BleBloodPressureDriver(BleHealthDriver):
     }
 
     async def features(self) -> BloodPressureFeature | None:
-        if not self.connection.has(FEATURE_UUID):
-            return None
-        try:
-            return decode_blood_pressure_feature(await self.connection.read(FEATURE_UUID))
-        except DecodeError:
-            return None
+        return await self.read_feature(FEATURE_UUID, decode_blood_pressure_feature)
 
     async def stored_count(self) -> int:
         control = await self.connection.subscribe(RACP_UUID)

@@ -65,12 +65,7 @@ class BlePulseOximeterDriver(BleHealthDriver):
     live_characteristics: Mapping[str, Codec | None] = {SPOT_CHECK_UUID: SpotCheckCodec()}
 
     async def features(self) -> PlxFeatures | None:
-        if not self.connection.has(FEATURES_UUID):
-            return None
-        try:
-            return decode_plx_features(await self.connection.read(FEATURES_UUID))
-        except DecodeError:
-            return None
+        return await self.read_feature(FEATURES_UUID, decode_plx_features)
 
     async def continuous_series(self, *, window: timedelta = timedelta(minutes=1),
                                 period: timedelta = timedelta(seconds=1), windows: int | None = None,

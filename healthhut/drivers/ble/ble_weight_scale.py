@@ -11,7 +11,6 @@ from healthhut.drivers.codecs.weight_scale import (
     WeightScaleFeature,
     decode_weight_scale_feature,
 )
-from healthhut.errors import DecodeError
 
 SERVICE_UUID = "181d"
 WEIGHT_UUID = "2a9d"
@@ -24,9 +23,4 @@ class BleWeightScaleDriver(BleHealthDriver):
     live_characteristics: Mapping[str, Codec | None] = {WEIGHT_UUID: WeightMeasurementCodec()}
 
     async def features(self) -> WeightScaleFeature | None:
-        if not self.connection.has(FEATURE_UUID):
-            return None
-        try:
-            return decode_weight_scale_feature(await self.connection.read(FEATURE_UUID))
-        except DecodeError:
-            return None
+        return await self.read_feature(FEATURE_UUID, decode_weight_scale_feature)
