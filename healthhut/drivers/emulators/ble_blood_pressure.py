@@ -28,14 +28,10 @@ from healthhut.drivers.emulators.ble_common import (
     WRITEABLE,
     DeviceClock,
     DeviceInfo,
+    HealthPeripheral,
     Misbehaviour,
     RacpServer,
-    battery_service,
-    current_time_service,
-    device_information_service,
-    refusing_cccd,
 )
-from healthhut.drivers.emulators.ble_rig import EmulatedPeripheral
 
 ERR_FRAME = bytes.fromhex("16ff07ff07ff07e80706170e230aff070000")  # BPM-3: the frame of a cuff showing "Err"
 
@@ -47,29 +43,22 @@ class CuffBehaviour(Misbehaviour):
     features: BloodPressureFeatureBits = field(default_factory=lambda: BloodPressureFeatureBits(0x1F))
 
 
-class BloodPressureCuff(EmulatedPeripheral):
+class BloodPressureCuff(HealthPeripheral):
     """Stored records are numbered from `first_sequence`; `measure()` indicates a new live measurement."""
 
     name = "EMU-BP"
     advertised_services = ("1810",)
+    default_info = DeviceInfo(model="EMU-BP1", serial="BP0001")
+    behaviour: CuffBehaviour
 
     def __init__(self, address: str, *, records: Sequence[BloodPressureMeasurement] = (),
                  first_sequence: int = 1, clock: DeviceClock | None = None, info: DeviceInfo | None = None,
                  behaviour: CuffBehaviour | None = None, name: str | None = None) -> None:
-        super().__init__(address, name=name)
-        self.clock = clock or DeviceClock()
-        self.info = info or DeviceInfo(model="EMU-BP1", serial="BP0001")
-        self.behaviour = behaviour or CuffBehaviour()
+        super().__init__(address, clock=clock, info=info, behaviour=behaviour or CuffBehaviour(), name=name)
         self.records: list[tuple[int, BloodPressureMeasurement]] = [
             (first_sequence + i, m) for i, m in enumerate(records)]
         self.racp = RacpServer(self._stored_frames, self._send_record, self._send_racp)
-        self.racp.disconnect_after = self.behaviour.disconnect_after
-        self.racp.on_disconnect_request = self.disconnect
-        self.racp.duplicate = self.behaviour.duplicate_records
-        self.racp.delay = self.behaviour.indication_delay
-
-    def _frame(self, value: bytes) -> bytes:
-        return value[: max(1, len(value) // 2)] if self.behaviour.truncate_frames else value
+        self.racp.misbehave(self.behaviour, self.disconnect)
 
     def _stored_frames(self) -> list[tuple[int, bytes]]:
         frames = []
@@ -78,7 +67,7 @@ class BloodPressureCuff(EmulatedPeripheral):
                 frames.append((sequence, bytes([0x03]) + sequence.to_bytes(2, "little") + b"\x35\x2a\x1f"))
                 continue
             record = encode_blood_pressure_record(BloodPressureRecord(sequence, measurement))
-            frames.append((sequence, self._frame(record)))
+            frames.append((sequence, self.behaviour.frame(record)))
         return frames
 
     def add_record(self, measurement: BloodPressureMeasurement) -> int:
@@ -86,19 +75,15 @@ class BloodPressureCuff(EmulatedPeripheral):
         self.records.append((sequence, measurement))
         return sequence
 
-    def services(self) -> list[Service]:
-        refuse = self.behaviour.refuse_cccd
-        self.measurement = Characteristic("2A35", INDICATE, READABLE, b"",
-                                          descriptors=[refusing_cccd()] if refuse else [])
+    def profile_services(self) -> list[Service]:
+        self.measurement = Characteristic("2A35", INDICATE, READABLE, b"", descriptors=self.behaviour.descriptors())
         self.cuff = Characteristic("2A36", NOTIFY, READABLE, b"")
         feature = encode_blood_pressure_feature(BloodPressureFeature(self.behaviour.features))
-        self.record = Characteristic("2B36", INDICATE, READABLE, b"", descriptors=[refusing_cccd()] if refuse else [])
+        self.record = Characteristic("2B36", INDICATE, READABLE, b"", descriptors=self.behaviour.descriptors())
         self.racp_char: Characteristic[bytes] = Characteristic("2A52", WRITE | INDICATE, WRITEABLE,
-                                        CharacteristicValue(write=self.racp.on_write))
-        cts, self.current_time = current_time_service(self.clock)
-        bps = Service("1810", [self.measurement, self.cuff, Characteristic("2A49", READ, READABLE, feature),
-                               self.record, self.racp_char])
-        return [bps, cts, device_information_service(self.info, self.address), battery_service(self.info)]
+                                                               CharacteristicValue(write=self.racp.on_write))
+        return [Service("1810", [self.measurement, self.cuff, Characteristic("2A49", READ, READABLE, feature),
+                                 self.record, self.racp_char])]
 
     def on_disconnect(self) -> None:
         self.racp.cancel()
@@ -113,14 +98,12 @@ class BloodPressureCuff(EmulatedPeripheral):
 
     async def measure(self, measurement: BloodPressureMeasurement | None, *, store: bool = True) -> None:
         """Indicate a finished measurement (None: the "Err" frame after body movement) and store it."""
-        assert self.device is not None
         if measurement is None:
-            await self.device.indicate_subscribers(self.measurement, self._frame(ERR_FRAME))
+            await self.send(self.measurement, ERR_FRAME)
             return
         if store:
             self.add_record(measurement)
-        await self.device.indicate_subscribers(self.measurement,
-                                               self._frame(encode_blood_pressure_measurement(measurement)))
+        await self.send(self.measurement, encode_blood_pressure_measurement(measurement))
 
     async def inflate(self, pressures: Sequence[int]) -> None:
         """Notify the live cuff pressure while inflating (display data only)."""

@@ -139,6 +139,13 @@ class RacpServer:
         self.delay = 0.0
         self.requests: list[bytes] = []
 
+    def misbehave(self, behaviour: Misbehaviour, disconnect: Callable[[], Awaitable[None]]) -> None:
+        """Take a device's download knobs: drop the link (via `disconnect`), duplicate or delay records."""
+        self.disconnect_after = behaviour.disconnect_after
+        self.on_disconnect_request = disconnect
+        self.duplicate = behaviour.duplicate_records
+        self.delay = behaviour.indication_delay
+
     def _select(self, request: RacpRequest) -> list[tuple[int, bytes]] | RacpResponseValue:
         records = list(self._records())
         if request.operator is RacpOperator.ALL_RECORDS:

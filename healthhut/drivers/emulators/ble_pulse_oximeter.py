@@ -47,10 +47,7 @@ class PulseOximeter(HealthPeripheral):
         super().__init__(address, clock=clock, behaviour=behaviour, name=name)
         self.records = list(records)
         self.racp = RacpServer(self._stored_frames, self._send_record, self._send_racp, sequence_filter=False)
-        self.racp.disconnect_after = self.behaviour.disconnect_after
-        self.racp.on_disconnect_request = self.disconnect
-        self.racp.duplicate = self.behaviour.duplicate_records
-        self.racp.delay = self.behaviour.indication_delay
+        self.racp.misbehave(self.behaviour, self.disconnect)
 
     def _stored_frames(self) -> list[tuple[int, bytes]]:
         frames = []
