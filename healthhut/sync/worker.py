@@ -300,9 +300,10 @@ class SyncWorker:
             bundle = transaction_bundle(records, resolved=None if fresh else self._resolved)
             reply = await self._post(bundle, outcome)
         except TransientSyncError as exc:
-            self.circuit.record_failure(self._now().timestamp(), reason=exc.message, retry_after=exc.retry_after)
+            # str(exc) keeps the advice (e.g. which TLS setting to check) for the log and `sync status`
+            self.circuit.record_failure(self._now().timestamp(), reason=str(exc), retry_after=exc.retry_after)
             log.debug("bundle of %d records deferred: %s", len(records), exc.message)
-            self._retry_later(records, attempts, outcome, exc.message, exc.retry_after)
+            self._retry_later(records, attempts, outcome, str(exc), exc.retry_after)
             return False
         except PermanentSyncError as exc:
             self.circuit.record_success(self._now().timestamp())  # the platform is up; it disliked the content

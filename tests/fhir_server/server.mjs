@@ -13,6 +13,8 @@
 // Auth (optional, default none): POST /auth/token (OAuth2 client credentials with client_secret, or SMART
 //   Backend Services with a JWT assertion verified against --auth-public-key) issues bearer tokens, and every
 //   /fhir request then needs `Authorization: Bearer <issued, unexpired token>` (else 401).
+//   Admin: POST /auth/revoke (forget every token), POST /auth/expire (every token's lifetime ends now),
+//   POST /auth/test-token (a token for the tests' own searches), GET /auth/stats.
 // FHIR base: http://127.0.0.1:PORT/fhir   Admin (separate listener, so "down" can close the FHIR one):
 //   POST /faults  JSON merged into the fault settings (see DEFAULT_FAULTS)   GET /faults
 //   POST /reset   clear data and faults   GET /stats   GET /identifiers?system=S  (identifier value -> count)
@@ -375,6 +377,9 @@ function main() {
       send(req, res, 200, { ok: true });
     } else if (req.method === 'POST' && url.pathname === '/auth/revoke' && issuer) {
       issuer.tokens.clear(); // every issued token now answers 401: the client must fetch a new one
+      send(req, res, 200, { ok: true });
+    } else if (req.method === 'POST' && url.pathname === '/auth/expire' && issuer) {
+      for (const token of issuer.tokens.keys()) issuer.tokens.set(token, Date.now() - 1); // as if the TTL ran out
       send(req, res, 200, { ok: true });
     } else if (req.method === 'POST' && url.pathname === '/auth/test-token' && issuer) {
       send(req, res, 200, { access_token: issuer.issue(false) }); // for the tests' own FHIR searches

@@ -128,6 +128,8 @@ async def test_default_config_refuses_a_server_signed_by_an_unknown_ca(tls_serve
     assert "platform.ca_file" in str(caught.value)
     assert tls_server.stats()["requests"] == 0  # refused during the handshake: no request reached it
     await assert_refused(store, tls_server, tls_server.base_url, "TLS certificate is not trusted")
+    error = json.loads(await asyncio.to_thread(store.get_state, STATE_LAST_ERROR) or "{}")
+    assert "(put the CA that signed it in platform.ca_file)" in error["reason"]  # `sync status` says what to fix
     # a CA file that holds some other CA is no better than the system store
     await assert_refused(store, tls_server, tls_server.base_url, "TLS certificate is not trusted",
                          ca_file=pki.other_ca_cert)
@@ -238,7 +240,7 @@ async def test_smart_backend_services_assertion_follows_the_spec(
     async with FhirClient(platform_config(auth_server.base_url, **_smart(auth_server, pki))) as client:
         first = await asyncio.to_thread(fill_store, store, 10)
         await drain(store, auth_server.base_url, client=client)
-        auth_server._admin("POST", "/auth/revoke", {})  # 401 -> a new assertion, a new token
+        auth_server._admin("POST", "/auth/expire", {})  # 401 -> a new assertion, a new token
         second = await asyncio.to_thread(fill_store, store, 6, start=10)
         await drain(store, auth_server.base_url, client=client)
     assert_exactly_once(auth_server, first.identifiers + second.identifiers)
