@@ -30,18 +30,28 @@ _RESEND_AT_ONCE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadErro
 Sleep = Callable[[float], Awaitable[None]]
 
 
-def _tls_cause(exc: BaseException) -> ssl.SSLError | None:
-    """The TLS error behind a transport error, if any (httpx wraps it; some reads raise it bare)."""
+def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, ssl.SSLError):
+        if isinstance(seen, kind):
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
 
 
-def transport_failure(exc: BaseException, who: str = "platform") -> TransientSyncError:
-    """A connection-level failure as a TransientSyncError whose message says what to fix for TLS problems."""
+def _tls_cause(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind a transport error, if any (httpx wraps it; some reads raise it bare)."""
+    found = _cause(exc, ssl.SSLError)
+    return found if isinstance(found, ssl.SSLError) else None
+
+
+def transport_failure(exc: BaseException, who: str = "platform", *,
+                      reset_advice: str | None = None) -> TransientSyncError:
+    """A connection-level failure as a TransientSyncError whose message says what to fix for TLS problems.
+
+    `reset_advice` is added when the server closed the connection on us: under TLS 1.3 a server that wants a
+    client certificate it did not get often closes it before its "certificate required" alert is read.
+    """
     tls = _tls_cause(exc)
     if isinstance(tls, ssl.SSLCertVerificationError):
         return TransientSyncError(f"the {who}'s TLS certificate is not trusted ({tls.verify_message})",
@@ -51,6 +61,9 @@ def transport_failure(exc: BaseException, who: str = "platform") -> TransientSyn
                                   advice="check platform.client_cert/client_key (mutual TLS) and platform.ca_file")
     if isinstance(exc, httpx.TimeoutException):
         return TransientSyncError(f"{who} timed out ({type(exc).__name__})")
+    if _cause(exc, ConnectionError) is not None:  # reset, broken pipe: the server hung up on us
+        return TransientSyncError(f"{who} connection failed ({type(exc).__name__}: closed by the server)",
+                                  advice=reset_advice)
     return TransientSyncError(f"{who} connection failed ({type(exc).__name__})")
 
 
@@ -124,12 +137,21 @@ def build_ssl_context(platform: PlatformConfig) -> ssl.SSLContext:
     return context
 
 
+def _reset_advice(platform: PlatformConfig) -> str | None:
+    if not str(platform.base_url).startswith("https://"):
+        return None
+    if platform.client_cert is None:
+        return "if the platform requires mutual TLS, set platform.client_cert and client_key"
+    return "check that the platform accepts platform.client_cert (mutual TLS)"
+
+
 class _TokenSource:
     """Access tokens for `auth = "oauth2" | "smart"`, cached until shortly before they expire."""
 
     def __init__(self, platform: PlatformConfig, clock: Callable[[], float]) -> None:
         self._platform = platform
         self._clock = clock
+        self._reset_advice = _reset_advice(platform)
         self._token: str | None = None
         self._expires_at = 0.0
         # Bundles go out concurrently: one fetch serves them all (and one 401 answer refreshes once).
@@ -152,7 +174,7 @@ class _TokenSource:
             response = await client.post(str(self._platform.token_url), data=data,
                                          headers={"Accept": "application/json"})
         except (httpx.TransportError, ssl.SSLError) as exc:
-            raise transport_failure(exc, "token endpoint") from exc
+            raise transport_failure(exc, "token endpoint", reset_advice=self._reset_advice) from exc
         if response.status_code in TRANSIENT_STATUSES or response.status_code >= 500:
             raise TransientSyncError(f"token endpoint answered {response.status_code}",
                                      retry_after=parse_retry_after(response.headers.get("retry-after")))
@@ -295,7 +317,7 @@ class FhirClient:
                         response = await self._http.post("", content=body, headers={
                             **headers, **await self._auth_header()})
         except (httpx.TransportError, ssl.SSLError) as exc:
-            raise transport_failure(exc) from exc
+            raise transport_failure(exc, reset_advice=_reset_advice(self._platform)) from exc
         if response.status_code in (401, 403):
             # Not the records' fault: keep them pending rather than dead-lettering a whole backlog.
             raise TransientSyncError(f"platform refused our credentials ({response.status_code})",
