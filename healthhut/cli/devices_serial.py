@@ -67,26 +67,14 @@ def scan_command(
 
 async def _listen(settings: SerialSettings, framer: IncrementalFramer, decode: Callable[[bytes], Any],
                   wanted: type, *, send: bytes = b"", within: float = 1.5, needed: int = 3) -> bool:
+    from healthhut.drivers.serial_session import count_frames
     from healthhut.drivers.transport_serial import SerialPort
-    from healthhut.errors import DecodeError
 
     port = await SerialPort.open(settings)
     try:
         if send:
             await port.write(send)
-        loop = asyncio.get_running_loop()
-        deadline, seen = loop.time() + within, 0
-        while (remaining := deadline - loop.time()) > 0 and seen < needed:
-            try:
-                data = await asyncio.wait_for(port.read(), remaining)
-            except TimeoutError:
-                break
-            for frame in framer.feed(data):
-                try:
-                    seen += isinstance(decode(frame.data), wanted)
-                except DecodeError:
-                    continue
-        return seen >= needed
+        return await count_frames(port, framer, decode, wanted, within=within, needed=needed) >= needed
     finally:
         await port.close()
 

@@ -29,7 +29,7 @@ from healthhut.drivers.codecs.oximeter_sample import (
     start_from_hour_minute,
     trim_padding,
 )
-from healthhut.drivers.serial_session import DriverContext, SerialDriver, SerialSession, Sleep
+from healthhut.drivers.serial_session import DriverContext, SerialDriver, SerialSession, Sleep, count_frames
 from healthhut.drivers.transport_serial import Backoff, PortOpener, SerialSettings, open_serial
 from healthhut.errors import DecodeError, DeviceError
 from healthhut.readings import Reading, StatusFlag
@@ -182,29 +182,17 @@ class Cms50Oximeter(LiveOximeter):
             Cms50Generation.LEGACY: (cms50_legacy.START_LIVE, Cms50LegacyFramer, cms50_legacy.decode_packet,
                                      cms50_legacy.LegacyLiveData),
         }
-        loop = asyncio.get_running_loop()
         for generation, (probe, make_framer, decode, live_type) in probes.items():
             port = await self._opener(_settings(self.url, generation))
             try:
                 await port.write(probe)
-                framer = make_framer()
-                seen = 0
-                deadline = loop.time() + self.options.detect_timeout
-                while (remaining := deadline - loop.time()) > 0:
-                    try:
-                        data = await asyncio.wait_for(port.read(), remaining)
-                    except TimeoutError:
-                        break
-                    for frame in framer.feed(data):
-                        try:
-                            seen += isinstance(decode(frame.data), live_type)
-                        except DecodeError:
-                            continue
-                    if seen >= self.options.detect_frames:
-                        log.info("serial port %s speaks %s", self.url, generation.value)
-                        if generation is Cms50Generation.V7:
-                            await port.write(cms50_v7.command(cms50_v7.CMD_STOP_LIVE))
-                        return generation
+                seen = await count_frames(port, make_framer(), decode, live_type,
+                                          within=self.options.detect_timeout, needed=self.options.detect_frames)
+                if seen >= self.options.detect_frames:
+                    log.info("serial port %s speaks %s", self.url, generation.value)
+                    if generation is Cms50Generation.V7:
+                        await port.write(cms50_v7.command(cms50_v7.CMD_STOP_LIVE))
+                    return generation
             finally:
                 await port.close()
         raise DeviceError(f"no CMS50 answered on {self.url} at 115200 8N1 or 19200 8O1",

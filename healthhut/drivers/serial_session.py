@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from healthhut.drivers.codecs.base import Frame, ReadingContext
 from healthhut.drivers.codecs.framing import IncrementalFramer
@@ -25,7 +25,7 @@ from healthhut.drivers.transport_serial import (
     open_serial,
     open_with_backoff,
 )
-from healthhut.errors import DeviceError
+from healthhut.errors import DecodeError, DeviceError
 from healthhut.readings import DeviceIdentity
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,27 @@ class DriverContext:
     def reading_context(self) -> ReadingContext:
         return ReadingContext(device=self.device, received_at=self.clock(), timezone=self.timezone,
                               patient_hint=self.patient_hint)
+
+
+async def count_frames(port: ByteChannel, framer: IncrementalFramer, decode: Callable[[bytes], Any], wanted: type,
+                       *, within: float, needed: int) -> int:
+    """Read an open port until `needed` frames decode to `wanted`, or `within` seconds pass; how many did.
+
+    Protocol detection and staff probes both listen this way: undecodable frames are noise, not an error.
+    """
+    loop = asyncio.get_running_loop()
+    deadline, seen = loop.time() + within, 0
+    while seen < needed and (remaining := deadline - loop.time()) > 0:
+        try:
+            data = await asyncio.wait_for(port.read(), remaining)
+        except TimeoutError:
+            break
+        for frame in framer.feed(data):
+            try:
+                seen += isinstance(decode(frame.data), wanted)
+            except DecodeError:
+                continue
+    return seen
 
 
 class SerialSession:
