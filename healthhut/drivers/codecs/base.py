@@ -7,7 +7,7 @@ is pure: no I/O, no logging, no clocks (the receive time and the site's timezone
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -94,6 +94,3 @@ def describe(value: Any) -> Any:
         return sorted(items, key=str) if isinstance(value, (frozenset, set)) else items
     return value
 
-
-def iter_frames(codec: Codec, stream: bytes) -> Iterator[Frame]:
-    yield from codec.frames(stream)
