@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from healthhut.cli.common import console, open_store, parse_patient, print_json
+from healthhut.cli.common import console, open_store, parse_patient, print_json, state
 from healthhut.cli.views import observation_entry
 
 if TYPE_CHECKING:
@@ -30,7 +30,8 @@ def _since(value: datetime | None) -> datetime | None:
     return value
 
 
-def _print_observations(title: str, views: list[ObservationView]) -> None:
+def _print_observations(title: str, views: list[ObservationView], tz: tzinfo) -> None:
+    """A table for staff, times on the hut's wall clock (the JSON output keeps offsets)."""
     from rich.table import Table
 
     table = Table(title=title)
@@ -44,14 +45,15 @@ def _print_observations(title: str, views: list[ObservationView]) -> None:
             for v in entry["values"])
         flag = entry["interpretation"] or ""
         style = "bold red" if flag in ("HH", "LL") else ("yellow" if flag in ("H", "L") else "")
-        when = datetime.fromisoformat(entry["effective_at"]).strftime("%Y-%m-%d %H:%M")
+        when = datetime.fromisoformat(entry["effective_at"]).astimezone(tz).strftime("%Y-%m-%d %H:%M")
         table.add_row(when, str(entry["display"]), value_text,
                       f"[{style}]{flag}[/]" if style else flag, entry["time_quality"], entry["device"],
                       entry["sync"] or "")
     console().print(table)
 
 
-def show_patient(store: RecordStore, patient: PatientRef, *, since: datetime | None, as_json: bool) -> None:
+def show_patient(store: RecordStore, patient: PatientRef, *, since: datetime | None, as_json: bool,
+                 tz: tzinfo) -> None:
     from healthhut.errors import UsageError
 
     summary = store.find_patient(patient.system, patient.value)
@@ -63,7 +65,7 @@ def show_patient(store: RecordStore, patient: PatientRef, *, since: datetime | N
                                                                   "value": summary.identifier_value}},
                     "observations": [observation_entry(view) for view in views]})
     else:
-        _print_observations(f"resident #{summary.id}: {len(views)} observation(s)", views)
+        _print_observations(f"resident #{summary.id}: {len(views)} observation(s)", views, tz)
 
 
 @app.command("patients")
@@ -103,7 +105,8 @@ def show_command(
     """One resident's timeline: values, units, flags, provenance and whether the time was corrected."""
     store = open_store(ctx)
     try:
-        show_patient(store, parse_patient(ctx, patient), since=_since(since), as_json=as_json)
+        show_patient(store, parse_patient(ctx, patient), since=_since(since), as_json=as_json,
+                     tz=state(ctx).config.site.tz)
     finally:
         store.close()
 
@@ -119,7 +122,7 @@ def flagged_command(ctx: typer.Context, since: SinceOption = None, as_json: Json
     if as_json:
         print_json({"observations": [observation_entry(view) for view in views]})
     else:
-        _print_observations(f"{len(views)} flagged observation(s)", views)
+        _print_observations(f"{len(views)} flagged observation(s)", views, state(ctx).config.site.tz)
 
 
 @app.command("unassigned")

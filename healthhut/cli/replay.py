@@ -98,6 +98,6 @@ def demo_command(
         if not as_json:
             _report(entries, as_json=False)
             console().print(f"\nstore: {state(ctx).config.store.path}\n")
-        show_patient(store, patient_ref, since=None, as_json=as_json)
+        show_patient(store, patient_ref, since=None, as_json=as_json, tz=state(ctx).config.site.tz)
     finally:
         store.close()
