@@ -89,6 +89,11 @@ def test_replay_records_and_privacy(config: Path, capture: Path, tmp_path: Path)
     bp = next(e for e in timeline["observations"] if e["code"] == "85354-9")
     assert bp["interpretation"] in ("H", "HH")
 
+    # staff read times on the hut's wall clock: the cuff said 14:35 Asia/Shanghai, stored as 06:35 UTC
+    table = subprocess.run([*HEALTHHUT, "records", "show", PATIENT], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "HEALTHHUT_CONFIG": str(config), "COLUMNS": "200"})
+    assert "2024-06-23 14:35" in table.stdout and "06:35" not in table.stdout
+
     flagged = json.loads(run(config, "records", "flagged", "--json").stdout)
     assert {e["code"] for e in flagged["observations"]} >= {"85354-9", "2708-6"}
 
