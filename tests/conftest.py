@@ -35,11 +35,14 @@ def all_log_lines() -> Iterator[list[str]]:
     handler = _AllRecords()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
-    old_level = root.level
+    ours = logging.getLogger("healthhut")  # the CLI may have set it to WARNING in this process
+    old_level, old_ours = root.level, ours.level
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
+    ours.setLevel(logging.DEBUG)
     try:
         yield handler.lines
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
+        ours.setLevel(old_ours)
