@@ -38,14 +38,6 @@ def run(config: Path, *args: str, check: bool = True) -> subprocess.CompletedPro
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Path:
-    path = tmp_path / "healthhut.toml"
-    path.write_text(f'[site]\nid = "hut-test"\ntimezone = "Asia/Shanghai"\n\n[store]\npath = "{tmp_path}/db/hh.db"\n',
-                    encoding="utf-8")
-    return path
-
-
-@pytest.fixture
 def capture(tmp_path: Path) -> Path:
     at = datetime(2024, 6, 23, 6, 36, tzinfo=UTC)
     cuff = DeviceIdentity(Transport.BLE, address="00:1C:05:FF:E8:74", model="UA-651BLE")

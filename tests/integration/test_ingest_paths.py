@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
-
-import pytest
 
 from healthhut.drivers.codecs.base import ReadingContext
 from healthhut.drivers.codecs.cms50_v7 import V7LiveData, encode_live
@@ -23,13 +20,6 @@ from healthhut.records.store import RecordStore
 PATIENT = PatientRef(system="urn:oid:2.999.1", value="7654321")
 CUFF = DeviceIdentity(Transport.BLE, address="00:1c:05:ff:e8:74")
 KIOSK = DeviceIdentity(Transport.SERIAL, address="/dev/ttyUSB0", model="PC-300", serial="K-1")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> RecordStore:
-    opened = RecordStore.open(tmp_path / "hh.db")
-    yield opened
-    opened.close()
 
 
 def context(device: DeviceIdentity, minute: int = 40) -> ReadingContext:

@@ -38,14 +38,6 @@ def run(config: Path, *args: str, check: bool = True) -> subprocess.CompletedPro
     return result
 
 
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
-    path = tmp_path / "healthhut.toml"
-    path.write_text(f'[site]\nid = "hut-test"\ntimezone = "Asia/Shanghai"\n\n[store]\npath = "{tmp_path}/db/hh.db"\n',
-                    encoding="utf-8")
-    return path
-
-
 @pytest.fixture(scope="module")
 def edf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     events = tuple(PlantedEvent(600 + 200 * k, 70 if k == 7 else 18 + k, 0.03 if k % 3 else 0.5, desat_depth=5)

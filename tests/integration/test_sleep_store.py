@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,13 +39,6 @@ def night_reading(hours: float = 1.5) -> Reading:
 @pytest.fixture(scope="module")
 def reading() -> Reading:
     return night_reading()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[RecordStore]:
-    s = RecordStore.open(tmp_path / "records.db")
-    yield s
-    s.close()
 
 
 def rows(path: Path) -> dict[str, Any]:

@@ -7,18 +7,11 @@ import re
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from sync_support import FhirTestServer, fhir_server_fixture, fill_store
+from sync_support import FhirTestServer, fill_store
 
 from healthhut.records.store import RecordStore
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FhirTestServer]:
-    yield from fhir_server_fixture()
 
 
 def healthhut(config: Path, *args: str) -> subprocess.CompletedProcess[str]:

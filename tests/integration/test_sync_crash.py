@@ -8,20 +8,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sync_support import FhirTestServer, fhir_server_fixture, fill_store
+from sync_support import FhirTestServer, fill_store
 
 from healthhut.records.store import OutboxState, RecordStore
 
 CHILD = Path(__file__).with_name("sync_child_process.py")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FhirTestServer]:
-    yield from fhir_server_fixture()
 
 
 def start_child(db: Path, server: FhirTestServer) -> subprocess.Popen[bytes]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ from sync_support import (
     PHD_SYSTEM,
     FakeClock,
     FhirTestServer,
-    fhir_server_fixture,
     fill_store,
     platform_config,
     server_or_skip,
@@ -29,24 +27,6 @@ from healthhut.sync.backoff import BackoffPolicy
 from healthhut.sync.circuit import CircuitBreaker, CircuitState
 from healthhut.sync.fhir_client import FhirClient
 from healthhut.sync.worker import DrainReport, SyncSettings, SyncWorker
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FhirTestServer]:
-    yield from fhir_server_fixture()
-
-
-@pytest.fixture
-def fhir(server: FhirTestServer) -> FhirTestServer:
-    server.reset()
-    return server
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[RecordStore]:
-    s = RecordStore.open(tmp_path / "records.db")
-    yield s
-    s.close()
 
 
 async def drain(store: RecordStore, server: FhirTestServer, clock: FakeClock, *, until_empty: bool = True,

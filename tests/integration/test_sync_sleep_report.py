@@ -11,13 +11,12 @@ import json
 import sqlite3
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sync_support import PHD_SYSTEM, FakeClock, FhirTestServer, fhir_server_fixture, platform_config
+from sync_support import PHD_SYSTEM, FakeClock, FhirTestServer, platform_config
 
 from healthhut.gateway.ingest import Ingestor, IngestStatus
 from healthhut.readings import DeviceIdentity, Transport
@@ -34,24 +33,6 @@ from healthhut.sync.worker import SyncSettings, SyncWorker
 
 RESIDENT = PatientRef("urn:oid:2.999.1", "R-NIGHT-7")
 RECEIVED = datetime(2026, 11, 29, 7, 30, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FhirTestServer]:
-    yield from fhir_server_fixture()
-
-
-@pytest.fixture
-def fhir(server: FhirTestServer) -> FhirTestServer:
-    server.reset()
-    return server
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[RecordStore]:
-    s = RecordStore.open(tmp_path / "records.db")
-    yield s
-    s.close()
 
 
 def import_night(store: RecordStore) -> None:

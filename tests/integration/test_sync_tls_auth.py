@@ -72,13 +72,6 @@ def auth_server(pki: Pki, secret_file: Path) -> Iterator[FhirTestServer]:
     yield from fhir_server_fixture(extra_args=args, ssl_context=_trusting(pki), auth=True)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[RecordStore]:
-    s = RecordStore.open(tmp_path / "records.db")
-    yield s
-    s.close()
-
-
 async def drain(store: RecordStore, base_url: str, *, until_empty: bool = True, client: FhirClient | None = None,
                 **platform: Any) -> DrainReport:
     clock = FakeClock()
