@@ -312,25 +312,45 @@ def test_held_status_observation_points_at_the_panel_local_key() -> None:
 
 
 def test_each_observation_is_validated_exactly_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One R4B validation per Observation, of the very text the store will keep."""
+    """One R4B validation per Observation, of the very text the store will keep: the full model for a shape not
+    seen before, then (same shape, new values) the shape validator's leaf checks without the full model."""
     from fhir.resources.R4B.observation import Observation
 
-    validated: list[Any] = []
-    from_dict, from_json = Observation.model_validate, Observation.model_validate_json
+    settings = NormaliseSettings(site_id="hut-07")  # its own validator: no shape known yet
+    full: list[Any] = []
+    checked: list[str] = []
+    from_dict, from_json, shape_validate = (Observation.model_validate, Observation.model_validate_json,
+                                            settings.validator.validate)
 
     def counting_dict(obj: Any, *args: Any, **kwargs: Any) -> Any:
-        validated.append(obj)
+        full.append(obj)
         return from_dict(obj, *args, **kwargs)
 
     def counting_json(text: Any, *args: Any, **kwargs: Any) -> Any:
-        validated.append(text)
+        full.append(text)
         return from_json(text, *args, **kwargs)
+
+    def counting_shape(text: str) -> None:
+        checked.append(text)
+        shape_validate(text)
 
     monkeypatch.setattr(Observation, "model_validate", counting_dict)
     monkeypatch.setattr(Observation, "model_validate_json", counting_json)
-    drafts = observations_for(bpm4(), PATIENT, SETTINGS)
+    monkeypatch.setattr(settings.validator, "validate", counting_shape)
+    drafts = observations_for(bpm4(), PATIENT, settings)
     assert len(drafts) == 3
-    assert validated == [draft.json for draft in drafts]
+    assert full == checked == [draft.json for draft in drafts]
+
+    full.clear(), checked.clear()
+    other_values = reading(ReadingKind.BLOOD_PRESSURE, BPM, {
+        Metric.SYSTOLIC: q(151, Unit.MMHG), Metric.DIASTOLIC: q(97, Unit.MMHG),
+        Metric.MEAN_ARTERIAL: q(115, Unit.MMHG), Metric.PULSE_RATE: q(128, Unit.PER_MINUTE)},
+        time_source=TimeSource.UNKNOWN, patient_hint=None,
+        status=frozenset({StatusFlag.BODY_MOVEMENT, StatusFlag.PULSE_ABOVE_RANGE, StatusFlag.IMPROPER_POSITION}))
+    later = observations_for(other_values, PATIENT, settings)
+    assert [d.json for d in later] != [d.json for d in drafts]
+    assert checked == [draft.json for draft in later]
+    assert full == []
 
 
 # --- SpO2 -------------------------------------------------------------------------------------------------

@@ -1,0 +1,286 @@
+"""R4B validation of stored FHIR JSON that runs the full fhir.resources model once per document *shape*.
+
+Why: the full model costs 0.3-0.5 ms per Observation (every nested element goes through Python validators),
+about six durable commits' worth, and the ingest path validates every record it stores. Yet the normaliser
+emits a handful of shapes; from one reading to the next only the primitive values change (the numbers, the
+times, the identifier).
+
+What fhir.resources checks splits cleanly into two parts:
+- structure: which keys are present (unknown keys are refused), whether a value is an object, a list or a
+  scalar of which JSON type, nulls inside lists, required elements, one value per choice type `value[x]`,
+  the `resourceType`. The model-level validators of fhir_core (`reject_null_complex_elements`,
+  `_validate_required_primitive_elements`, `_validate_one_of_many`, FHIRPrimitiveExtension's "one of") look
+  only at presence and null-ness, never at a value;
+- primitive values: each primitive element's own type validator (code, uri, dateTime, decimal patterns ...).
+
+So a document is encoded as (shape, leaf values): the shape keeps every key, the JSON type of every scalar
+and the `resourceType` values; the leaves are the primitive values in document order. The first document of
+a shape gets the full model (`model_validate_json` on the exact text); if it passes, a plan is made from the
+model's own field annotations: for every leaf, the same annotated type fhir_core validates that element with.
+Later documents of that shape are checked leaf by leaf with those validators (a value already accepted for
+the same element type is not checked again). A shape that fails is never remembered, so an invalid document
+always meets the full model. `tests/unit/records/test_shape_validation.py` holds the differential test: the
+verdict equals the full model's for mutated real documents.
+
+Not for: resources with `contained` resources (the element type depends on a nested resourceType): such
+shapes are planned as "always full", which is correct, only slower.
+"""
+
+from __future__ import annotations
+
+import json
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from healthhut.errors import ReadingError
+
+Shape = tuple[Any, ...]
+Leaf = Any  # a JSON scalar: str, int, float, bool or None
+
+# Shape tokens that are not keys are ints (keys are always str, so the two never collide): a tag per JSON
+# scalar type (looked up by exact type: bool is an int subclass), and markers for the containers.
+_TAGS: dict[type, int] = {str: 0, int: 1, float: 2, bool: 3, type(None): 4}
+_OPEN, _CLOSE, _OBJECTS, _SCALARS = -1, -2, -3, -4
+_ALWAYS_FULL = None
+KNOWN_VALUES_LIMIT = 65_536  # accepted (element type, value) pairs remembered; cleared when exceeded
+SHAPES_LIMIT = 1_024         # plans remembered; a builder emits a few dozen shapes at most
+
+
+class _Irregular(Exception):
+    """A list mixing objects and scalars, or nested lists: nothing FHIR JSON has; the full model decides."""
+
+
+def flatten(node: dict[str, Any], out: list[Any], leaves: list[Leaf]) -> None:
+    """Append the shape tokens of a JSON object to `out` and its scalar values, in document order, to `leaves`.
+
+    One flat token list (not nested tuples) because this runs for every stored record: it is the cost of the
+    fast path. The `resourceType` value is part of the shape, since the model class depends on it.
+    """
+    append, add_leaf, tags = out.append, leaves.append, _TAGS
+    append(_OPEN)
+    for key, value in node.items():
+        append(key)
+        kind = type(value)
+        tag = tags.get(kind)
+        if tag is not None:
+            add_leaf(value)
+            append(("resourceType", value) if key == "resourceType" else tag)
+        elif kind is dict:
+            flatten(value, out, leaves)
+        elif kind is list:
+            if value and type(value[0]) is dict:
+                append(_OBJECTS)
+                append(len(value))
+                for item in value:
+                    if type(item) is not dict:
+                        raise _Irregular
+                    flatten(item, out, leaves)
+            else:
+                append(_SCALARS)
+                append(len(value))
+                for item in value:
+                    item_tag = tags.get(type(item))
+                    if item_tag is None:
+                        raise _Irregular
+                    append(item_tag)
+                    add_leaf(item)
+        else:
+            raise _Irregular
+    append(_CLOSE)
+
+
+def shape_of(document: dict[str, Any]) -> tuple[Shape, list[Leaf]]:
+    """The shape of a parsed JSON document and its scalar values; _Irregular for lists FHIR never has."""
+    out: list[Any] = []
+    leaves: list[Leaf] = []
+    flatten(document, out, leaves)
+    return tuple(out), leaves
+
+
+class _Check:
+    """Validates one leaf with the annotated type fhir_core uses for that element."""
+
+    __slots__ = ("path", "type_key", "validate")
+
+    def __init__(self, path: str, type_key: object, validate: Callable[[Any], Any]) -> None:
+        self.path, self.type_key, self.validate = path, type_key, validate
+
+
+Plan = tuple[_Check | None, ...]
+
+
+class ShapeValidator:
+    """Full R4B model validation per shape, leaf validation per document. One per normaliser settings.
+
+    Not shared between processes; safe to share between threads (dict updates are atomic; a race costs at most a
+    second full validation of a shape).
+    """
+
+    def __init__(self, model: str) -> None:
+        """`model` names the R4B class as "module:Class"; it is imported on the first validation."""
+        self._model_path = model
+        self._loaded: type[Any] | None = None
+        self._name = model.rpartition(":")[2]
+        self._plans: dict[Shape, Plan | None] = {}
+        self._known: dict[tuple[object, type, Any], None] = {}
+        self._adapters: dict[tuple[type, str, bool], Callable[[Any], Any]] = {}
+
+    @property
+    def _model(self) -> type[Any]:
+        if self._loaded is None:
+            import importlib
+
+            module, _, name = self._model_path.partition(":")
+            self._loaded = getattr(importlib.import_module(module), name)
+        return self._loaded
+
+    def validate(self, text: str) -> None:
+        """Raise ReadingError (naming element paths only, never values) unless `text` is a valid resource."""
+        try:
+            document = json.loads(text)
+        except ValueError:
+            raise ReadingError(f"the FHIR {self._name} is not JSON") from None
+        if type(document) is not dict:
+            self._full(text)
+            return
+        try:
+            shape, leaves = shape_of(document)
+        except _Irregular:
+            self._full(text)  # refuses it (FHIR JSON has no such list); a shape is never remembered for it
+            return
+        plans = self._plans
+        if shape not in plans:
+            self._full(text)
+            if len(plans) >= SHAPES_LIMIT:
+                plans.clear()
+            plan = self._plan(document)
+            plans[shape] = plan if plan is None or len(plan) == len(leaves) else _ALWAYS_FULL
+            return
+        plan = plans[shape]
+        if plan is _ALWAYS_FULL:
+            self._full(text)
+            return
+        self._check_leaves(plan, leaves)
+
+    def _check_leaves(self, plan: Plan, leaves: list[Leaf]) -> None:
+        from pydantic import ValidationError
+
+        known = self._known
+        for check, value in zip(plan, leaves, strict=True):
+            if check is None:
+                continue
+            key = (check.type_key, type(value), value)
+            if key in known:
+                continue
+            try:
+                check.validate(value)
+            except (ValidationError, ValueError, TypeError):
+                raise ReadingError(f"the FHIR {self._name} does not validate at {check.path}") from None
+            if len(known) >= KNOWN_VALUES_LIMIT:
+                known.clear()
+            known[key] = None
+
+    def _full(self, text: str) -> None:
+        from pydantic import ValidationError
+
+        try:
+            self._model.model_validate_json(text)
+        except ValidationError as exc:
+            # pydantic messages echo the input; keep only where it failed (no values, no identifiers).
+            where = sorted({".".join(str(part) for part in error["loc"]) for error in exc.errors()})
+            raise ReadingError(f"the FHIR {self._name} does not validate at " + ", ".join(where[:5])) from None
+
+    # --- planning (once per shape) ---------------------------------------------------------------------
+    def _plan(self, document: dict[str, Any]) -> Plan | None:
+        checks: list[_Check | None] = []
+        try:
+            self._plan_object(self._model, document, "", checks)
+        except _Unplannable:
+            return _ALWAYS_FULL
+        return tuple(checks)
+
+    def _plan_object(self, model: type[Any], node: dict[str, Any], path: str, checks: list[_Check | None]) -> None:
+        """One check per scalar, in `flatten`'s order: the element's own annotated type (per item in lists)."""
+        fields = _fields_by_alias(model)
+        for key, value in node.items():
+            where = f"{path}.{key}" if path else key
+            field = fields.get(key)
+            if field is None:
+                if key != "resourceType":  # the full model accepted it, so this walk does not know the key
+                    raise _Unplannable
+                checks.append(None)  # its value is part of the shape
+                continue
+            complex_model = _complex_model(field.annotation)
+            kind = type(value)
+            if complex_model is not None:
+                if kind is dict:
+                    self._plan_object(complex_model, value, where, checks)
+                elif kind is list and all(type(item) is dict for item in value):
+                    for index, item in enumerate(value):
+                        self._plan_object(complex_model, item, f"{where}.{index}", checks)
+                else:
+                    raise _Unplannable
+            elif kind is dict:
+                raise _Unplannable
+            elif kind is list:
+                validate = self._adapter(model, key, field, item=True)
+                checks.extend(_Check(f"{where}.{index}", (model, key, "item"), validate) for index in range(len(value)))
+            else:
+                checks.append(_Check(where, (model, key), self._adapter(model, key, field, item=False)))
+
+    def _adapter(self, model: type[Any], key: str, field: Any, *, item: bool) -> Callable[[Any], Any]:
+        cached = self._adapters.get((model, key, item))
+        if cached is None:
+            from pydantic import TypeAdapter
+
+            annotation = _list_item(field) if item else field.annotation
+            if field.metadata:
+                annotation = typing.Annotated[(annotation, *field.metadata)]
+            cached = TypeAdapter(annotation, config=_adapter_config(model)).validate_python
+            self._adapters[(model, key, item)] = cached
+        return cached
+
+
+class _Unplannable(Exception):
+    """The document holds a construct this planner does not follow (e.g. contained resources)."""
+
+
+def _adapter_config(model: type[Any]) -> Any:
+    """The model's string/number settings, so a leaf is validated exactly as inside the model."""
+    from pydantic import ConfigDict
+
+    config = dict(getattr(model, "model_config", {}))
+    for not_for_a_type in ("extra", "validate_assignment", "populate_by_name", "title", "defer_build"):
+        config.pop(not_for_a_type, None)
+    return ConfigDict(**config)  # type: ignore[typeddict-item]
+
+
+def _list_item(field: Any) -> Any:
+    """X of a repeating primitive element `Optional[List[X]]`; a list of them is valid iff each item is."""
+    if field.metadata:
+        raise _Unplannable  # a constraint on the list itself
+    members = [arg for arg in typing.get_args(field.annotation) if arg is not type(None)]
+    if len(members) != 1 or typing.get_origin(members[0]) is not list:
+        raise _Unplannable  # e.g. fhir_comments: str | List[str]
+    return typing.get_args(members[0])[0]
+
+
+def _fields_by_alias(model: type[Any]) -> dict[str, Any]:
+    return {(field.alias or name): field for name, field in model.model_fields.items()}
+
+
+def _complex_model(annotation: Any) -> type[Any] | None:
+    """The FHIR model class of a complex element (`abc.QuantityType | None`, `List[...]`), else None."""
+    from fhir_core.types import FhirBase
+
+    pending = [annotation]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, type) and issubclass(current, FhirBase):
+            model: type[Any] = current.get_model_klass()
+            if model.__name__ in ("Resource", "Element", "DomainResource"):
+                raise _Unplannable  # the concrete type depends on a nested resourceType
+            return model
+        pending.extend(typing.get_args(current))
+    return None
