@@ -1,9 +1,12 @@
-"""The ingest hot path: one reading, its observations and outbox rows written in one transaction, fast.
+"""The ingest hot path: readings, their observations and outbox rows written in one transaction, fast.
 
 Every measurement of every device passes through here, and the budget is a small multiple of what a bare
 durable commit costs. So it keeps one dedicated connection (writers are serialised by SQLite anyway), speaks
 plain SQL whose prepared statements sqlite3 caches, stores the normaliser's JSON text untouched, and skips
-device/patient upserts whose rows it wrote itself a moment ago.
+device/patient upserts whose rows it wrote itself a moment ago. A burst (a replayed capture, a device's
+stored records) is written as one group commit: `save_many` puts each reading in its own SAVEPOINT inside one
+BEGIN IMMEDIATE ... COMMIT, so the fsync is paid once per batch while each reading stays atomic and
+de-duplicated on its own.
 """
 
 from __future__ import annotations
@@ -89,11 +92,52 @@ _INSERT_OUTBOX = (
 _INSERT_AUDIT = "INSERT INTO audit (at, actor, action, entity, entity_id, detail) VALUES (?, ?, ?, ?, ?, ?)"
 
 
+@dataclass(frozen=True, slots=True)
+class ReadingToSave:
+    """One reading for `ReadingWriter.save_many`: exactly the arguments of `ReadingWriter.save`."""
+
+    reading: Reading
+    drafts: Sequence[ObservationDraft]
+    patient: PatientRef | None
+    patient_resource: dict[str, Any] | None
+    device_resource: dict[str, Any]
+    now: datetime
+
+
 @dataclass(slots=True)
 class _Remembered:
     row_id: int
     resource: dict[str, Any] | None
     written_at: datetime
+
+
+class _Written:
+    """Device/patient rows this transaction wrote so far, in order.
+
+    Later readings of the same batch reuse them (as they would reuse the caches had each reading been
+    committed on its own); they reach the writer's caches only once the COMMIT has succeeded.
+    """
+
+    __slots__ = ("devices", "journal", "patients")
+
+    def __init__(self) -> None:
+        self.devices: dict[str, _Remembered] = {}
+        self.patients: dict[tuple[str, str], _Remembered] = {}
+        self.journal: list[tuple[bool, Any, _Remembered]] = []  # (is_device, key, entry)
+
+    def add(self, is_device: bool, key: Any, entry: _Remembered) -> None:
+        self.journal.append((is_device, key, entry))
+        (self.devices if is_device else self.patients)[key] = entry
+
+    def undo_to(self, mark: int) -> None:
+        """Forget what was written after `mark` (a reading rolled back to its savepoint)."""
+        if mark == len(self.journal):
+            return
+        del self.journal[mark:]
+        self.devices.clear()
+        self.patients.clear()
+        for is_device, key, entry in self.journal:
+            (self.devices if is_device else self.patients)[key] = entry
 
 
 class ReadingWriter:
@@ -122,35 +166,66 @@ class ReadingWriter:
     def save(self, reading: Reading, drafts: Sequence[ObservationDraft], *, patient: PatientRef | None,
              patient_resource: dict[str, Any] | None, device_resource: dict[str, Any],
              now: datetime) -> StoreResult:
-        if patient is not None and any(d.identifier is None for d in drafts):
-            raise StoreError("an attributed observation needs its identifier")
-        reading_json = reading_to_json(reading)
+        """One reading in its own transaction (a batch of one: no savepoint, a duplicate rolls it all back)."""
+        return self.save_many([ReadingToSave(reading, drafts, patient, patient_resource, device_resource, now)])[0]
+
+    def save_many(self, items: Sequence[ReadingToSave]) -> list[StoreResult]:
+        """Save readings in ONE transaction, each in its own savepoint; results in input order.
+
+        Each reading gets the result `save` would have given it had the readings been saved one by one in
+        this order (a copy of an earlier reading of the batch is DUPLICATE). If anything fails, the whole
+        transaction is rolled back and StoreError raised: none of the batch is stored. The results are
+        returned only after the COMMIT, i.e. once every reading of the batch is durable.
+        """
+        if not items:
+            return []
+        for item in items:  # refused before the database is touched, as `save` always did
+            if item.patient is not None and any(d.identifier is None for d in item.drafts):
+                raise StoreError("an attributed observation needs its identifier")
+        texts = [reading_to_json(item.reading) for item in items]
+        savepoints = len(items) > 1  # alone, a reading's savepoint would be its transaction
+        written = _Written()
         with self._lock:
             if self._raw is None:
                 self._raw = self._engine.raw_connection()
             cur = self._raw.driver_connection.cursor()
-            remembered: list[tuple[dict[Any, _Remembered], Any, _Remembered]] = []
+            results: list[StoreResult] = []
+            kept = False
             try:
                 cur.execute("BEGIN IMMEDIATE")
-                result = self._write(cur, reading, reading_json, drafts, patient, patient_resource,
-                                     device_resource, now, remembered)
-                cur.execute("ROLLBACK" if result.outcome is StoreOutcome.DUPLICATE else "COMMIT")
+                for item, text in zip(items, texts, strict=True):
+                    mark = len(written.journal)
+                    if savepoints:
+                        cur.execute("SAVEPOINT reading")
+                    result = self._write(cur, item, text, written)
+                    if result.outcome is StoreOutcome.DUPLICATE:  # leave no trace, as a rolled-back `save`
+                        written.undo_to(mark)
+                        if savepoints:
+                            cur.execute("ROLLBACK TO reading")
+                    else:
+                        kept = True
+                    if savepoints:
+                        cur.execute("RELEASE reading")
+                    results.append(result)
+                cur.execute("COMMIT" if kept else "ROLLBACK")
             except BaseException as exc:
                 self._abandon(cur)
                 if isinstance(exc, StoreError) or not isinstance(exc, Exception):
                     raise
-                raise StoreError(f"saving a reading failed: {type(exc).__name__}",
+                what = "a reading" if len(items) == 1 else f"a batch of {len(items)} readings"
+                raise StoreError(f"saving {what} failed: {type(exc).__name__}",
                                  advice="check free disk space and the database file") from exc
             finally:
                 cur.close()
-            if result.outcome is not StoreOutcome.DUPLICATE:
-                for cache, key, entry in remembered:  # only what is committed may be remembered
-                    if len(cache) >= CACHE_LIMIT:
-                        cache.clear()
-                    cache[key] = entry
-        log.debug("reading %s %s observations=%d duplicates=%d", result.reading_id, result.outcome.value,
-                  len(result.observation_ids), result.duplicates)
-        return result
+            for is_device, key, entry in written.journal:  # only what is committed may be remembered
+                cache: dict[Any, _Remembered] = self._devices if is_device else self._patients
+                if len(cache) >= CACHE_LIMIT:
+                    cache.clear()
+                cache[key] = entry
+        for result in results:
+            log.debug("reading %s %s observations=%d duplicates=%d", result.reading_id, result.outcome.value,
+                      len(result.observation_ids), result.duplicates)
+        return results
 
     def _abandon(self, cur: Any) -> None:
         try:
@@ -162,20 +237,20 @@ class ReadingWriter:
             self._raw = None
 
     def _device_id(self, cur: Any, key: str, resource: dict[str, Any], now: datetime, at: str,
-                   remembered: list[Any]) -> int:
-        known = self._devices.get(key)
+                   written: _Written) -> int:
+        known = written.devices.get(key) or self._devices.get(key)
         if known is not None and known.resource == resource and abs(now - known.written_at) < DEVICE_SEEN_RESOLUTION:
             return known.row_id
         text = dumps(resource)
         cur.execute(_UPSERT_DEVICE, (key, device_reference(key), text, at, at))
         row_id = int(cur.fetchall()[0][0])
-        remembered.append((self._devices, key, _Remembered(row_id, json.loads(text), now)))
+        written.add(True, key, _Remembered(row_id, json.loads(text), now))
         return row_id
 
     def _patient_id(self, cur: Any, patient: PatientRef, resource: dict[str, Any] | None, now: datetime,
-                    at: str, remembered: list[Any]) -> int:
+                    at: str, written: _Written) -> int:
         key = (patient.system, patient.value)
-        known = self._patients.get(key)
+        known = written.patients.get(key) or self._patients.get(key)
         if known is not None and (resource is None or resource == known.resource):
             return known.row_id
         text = None if resource is None else dumps(resource)
@@ -183,15 +258,14 @@ class ReadingWriter:
         row_id, stored = cur.fetchall()[0]
         if stored is None:
             raise StoreError("no Patient resource is stored for this resident")
-        remembered.append((self._patients, key, _Remembered(int(row_id), json.loads(stored), now)))
+        written.add(False, key, _Remembered(int(row_id), json.loads(stored), now))
         return int(row_id)
 
-    def _write(self, cur: Any, reading: Reading, reading_json: str, drafts: Sequence[ObservationDraft],
-               patient: PatientRef | None, patient_resource: dict[str, Any] | None,
-               device_resource: dict[str, Any], now: datetime, remembered: list[Any]) -> StoreResult:
+    def _write(self, cur: Any, item: ReadingToSave, reading_json: str, written: _Written) -> StoreResult:
+        reading, drafts, patient, now = item.reading, item.drafts, item.patient, item.now
         at = utc_text(now)
         device_key = reading.device.key
-        self._device_id(cur, device_key, device_resource, now, at, remembered)
+        self._device_id(cur, device_key, item.device_resource, now, at, written)
         if not self._gateway_known:
             cur.execute(_FIND_STATE, (GATEWAY_STATE_KEY,))
             found = cur.fetchall()
@@ -199,7 +273,7 @@ class ReadingWriter:
         gateway_id = self._gateway_id
         patient_id = None
         if patient is not None:
-            patient_id = self._patient_id(cur, patient, patient_resource, now, at, remembered)
+            patient_id = self._patient_id(cur, patient, item.patient_resource, now, at, written)
         local_key = reading_local_key(reading)
         cur.execute(_INSERT_READING, (local_key, reading.kind.value, device_key, patient_id,
                                       utc_text(reading.effective_at), utc_text(reading.received_at),

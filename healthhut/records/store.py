@@ -1,7 +1,8 @@
 """RecordStore: the only code that touches the database (readings, observations, outbox, audit, state).
 
-Every write is one transaction. `save_reading`, the hot path, is delegated to records.reading_writer;
-everything else uses SQLAlchemy Core over the SQLModel tables and the query functions of records.queries.
+Every write is one transaction. The hot path, `save_reading` and its group commit `save_readings`, is
+delegated to records.reading_writer; everything else uses SQLAlchemy Core over the SQLModel tables and the
+query functions of records.queries.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from healthhut.records.outbox import GATEWAY_STATE_KEY, DeadLetter, OutboxItem, 
 from healthhut.records.queries import HeldReading, ObservationView, PatientSummary
 from healthhut.records.reading_json import reading_from_json
 from healthhut.records.reading_writer import (
+    ReadingToSave,
     ReadingWriter,
     StoreOutcome,
     StoreResult,
@@ -48,7 +50,7 @@ from healthhut.records.tables import (
 )
 
 __all__ = ["DeadLetter", "HeldReading", "ObservationView", "OutboxItem", "OutboxState", "PatientSummary",
-           "RecordStore", "StoreOutcome", "StoreResult", "reading_local_key"]
+           "ReadingToSave", "RecordStore", "StoreOutcome", "StoreResult", "reading_local_key"]
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,13 @@ class RecordStore:
         HELD), the device and patient rows and an audit row, in one transaction; known ones are DUPLICATE."""
         return self._writer.save(reading, drafts, patient=patient, patient_resource=patient_resource,
                                  device_resource=device_resource, now=now)
+
+    def save_readings(self, items: Sequence[ReadingToSave]) -> list[StoreResult]:
+        """Group commit: `save_reading` for each item, all in ONE transaction (one fsync), each reading in
+        its own savepoint; results in input order, exactly as one-by-one saves in that order would give.
+        Any failure rolls the whole batch back and raises StoreError; nothing is reported stored before the
+        COMMIT is durable. An empty batch returns [] without touching the database."""
+        return self._writer.save_many(items)
 
     def set_gateway(self, site_id: str, resource: dict[str, Any], *, now: datetime | None = None) -> int:
         """Register this hut's gateway Device (PhgDevice) resource; observations link to it from now on.
