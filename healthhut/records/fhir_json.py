@@ -36,9 +36,12 @@ def _decimal_text(value: Any) -> simplejson.RawJSON:
 # Built once; an encoder holds only its settings. use_decimal is off on purpose: simplejson would write
 # str(Decimal("2E+1")) = "2E+1", so Decimals go to `_decimal_text` instead. namedtuple_as_object and for_json
 # are off so that only dicts become objects, and encoding=None refuses bytes, as the standard library does.
+# check_circular is off: the id bookkeeping of every dict and list cost a fifth of the encoding time (measured on
+# a blood-pressure panel), and resources are trees built by our own code; a cycle would end in RecursionError
+# instead of ValueError. The text is the same either way.
 _ENCODER = simplejson.JSONEncoder(
     separators=(",", ":"), ensure_ascii=False, allow_nan=False, use_decimal=False, default=_decimal_text,
-    encoding=None,
+    encoding=None, check_circular=False,
     namedtuple_as_object=False, tuple_as_array=True, for_json=False, iterable_as_array=False,
 )
 
@@ -46,7 +49,8 @@ _ENCODER = simplejson.JSONEncoder(
 def dumps(resource: Any) -> str:
     """Serialise a JSON-ready structure (Decimals allowed) to compact canonical JSON text.
 
-    NaN and infinities raise ValueError, other values that are not JSON raise TypeError. Object keys should be
+    NaN and infinities raise ValueError, other values that are not JSON raise TypeError (a structure that
+    contains itself: RecursionError). Object keys should be
     strings (FHIR JSON has no other kind); int, float, bool and None keys are written as strings, as
     `json.dumps` does.
     """

@@ -109,14 +109,26 @@ def supplemental_types(reading: Reading, mdc_code: str) -> tuple[str, ...]:
 
 def local_key(reading: Reading, mdc_code: str) -> str:
     """Device key + MDC code + timestamp token: unique per measurement without knowing the resident."""
-    return f"{reading.device.key}-{mdc_code}-{device_timestamp_token(reading)}"
+    return local_key_of(reading.device.key, mdc_code, device_timestamp_token(reading))
+
+
+def local_key_of(device_key: str, mdc_code: str, timestamp_token: str) -> str:
+    """`local_key` from its parts, for a builder that works out the reading's parts once for all its
+    Observations (the timestamp token is the dearest part)."""
+    return f"{device_key}-{mdc_code}-{timestamp_token}"
 
 
 def observation_identifier(reading: Reading, patient: PatientRef, mdc_code: str) -> str:
     """The PHD IG STU2 conditional-create identifier value (system: IDENTIFIER_SYSTEM). Never log it."""
-    parts = [device_part(reading.device), patient.value, patient.system, mdc_code,
-             device_timestamp_token(reading), *supplemental_types(reading, mdc_code)]
-    return "-".join(parts)
+    return observation_identifier_of(device_part(reading.device), patient, mdc_code,
+                                     device_timestamp_token(reading), supplemental_types(reading, mdc_code))
+
+
+def observation_identifier_of(device: str, patient: PatientRef, mdc_code: str, timestamp_token: str,
+                              supplemental: tuple[str, ...]) -> str:
+    """`observation_identifier` from its parts (`device_part`, `device_timestamp_token`,
+    `supplemental_types`), for a builder that works the reading's parts out once. Never log it."""
+    return "-".join((device, patient.value, patient.system, mdc_code, timestamp_token, *supplemental))
 
 
 def identifier_element(reading: Reading, patient: PatientRef, mdc_code: str) -> dict[str, str]:

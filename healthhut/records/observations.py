@@ -16,10 +16,36 @@ from healthhut.errors import ReadingError
 from healthhut.readings import AbsentReason, Quantity, Reading, StatusFlag, TimeSource
 from healthhut.records import codes
 from healthhut.records.drafts import PatientRef
-from healthhut.records.identity import IDENTIFIER_SYSTEM, identifier_element, local_key, supplemental_types
+from healthhut.records.identity import (
+    IDENTIFIER_SYSTEM,
+    device_part,
+    device_timestamp_token,
+    local_key_of,
+    observation_identifier_of,
+    supplemental_types,
+)
 from healthhut.records.interpretation import interpretation_concept
 from healthhut.records.ranges import PLAUSIBLE_LIMITS, ReferenceRanges
 from healthhut.records.references import device_reference, gateway_reference, patient_reference
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingParts:
+    """What every Observation of one reading repeats, worked out once per reading (not once per Observation):
+    the urns (a UUIDv5 each), the device parts and time token of keys and identifiers, the two times as text,
+    the status and the time-quality note."""
+
+    gateway_ref: str
+    subject_ref: str | None      # None when held
+    device_ref: str
+    device_key: str
+    device_part: str | None      # of the identifier; only computed with a resident
+    timestamp_token: str
+    effective: str               # effectiveDateTime
+    issued: str
+    status: str                  # Observation.status
+    time_quality: tuple[str, str] | None
+    test_data: bool              # testing or demonstration data: meta.security HTEST
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,17 +56,36 @@ class ObservationContext:
     patient: PatientRef | None
     site_id: str
     ranges: ReferenceRanges
-    # (gateway, subject or None, device) urns, hashed on first use: every Observation of the reading shares them
-    _references: list[tuple[str, str | None, str]] = field(default_factory=list, init=False, repr=False,
-                                                           compare=False)
+    # the reading's ReadingParts, made on first use: every Observation of the reading shares them
+    _parts: list[ReadingParts] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def references(self) -> tuple[str, str | None, str]:
         """The gateway, subject (None when held) and device references of this reading's Observations."""
-        if not self._references:
-            subject = patient_reference(self.patient) if self.patient is not None else None
-            self._references.append((gateway_reference(self.site_id), subject,
-                                     device_reference(self.reading.device.key)))
-        return self._references[0]
+        parts = self.parts()
+        return parts.gateway_ref, parts.subject_ref, parts.device_ref
+
+    def parts(self) -> ReadingParts:
+        """The parts every Observation of this reading shares (see ReadingParts); made once."""
+        if not self._parts:
+            self._parts.append(_reading_parts(self))
+        return self._parts[0]
+
+
+def _reading_parts(ctx: ObservationContext) -> ReadingParts:
+    # The order is the one a first base_observation used to follow, so a bad device raises the same error:
+    # the device key (references), then the identifier's device part.
+    reading = ctx.reading
+    subject = patient_reference(ctx.patient) if ctx.patient is not None else None
+    device_key = reading.device.key
+    gateway_ref, device_ref = gateway_reference(ctx.site_id), device_reference(device_key)
+    status = reading.status
+    return ReadingParts(
+        gateway_ref=gateway_ref, subject_ref=subject, device_ref=device_ref, device_key=device_key,
+        device_part=device_part(reading.device) if ctx.patient is not None else None,
+        timestamp_token=device_timestamp_token(reading),
+        effective=reading.effective_at.isoformat(), issued=reading.received_at.isoformat(),
+        status=measurement_state(reading)[0], time_quality=_time_quality(reading),
+        test_data=StatusFlag.TESTING_DATA in status or StatusFlag.DEMONSTRATION_DATA in status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,35 +201,36 @@ def base_observation(ctx: ObservationContext, code: dict[str, Any], mdc_code: st
     bodySite, derivedFrom and components.
     """
     reading = ctx.reading
+    parts = ctx.parts()
     meta: dict[str, Any] = {"profile": [*profiles]}
-    if StatusFlag.TESTING_DATA in reading.status or StatusFlag.DEMONSTRATION_DATA in reading.status:
+    if parts.test_data:
         meta["security"] = [codes.SECURITY_HTEST.coding()]
-    gateway_ref, subject_ref, device_ref = ctx.references()
     extensions: list[dict[str, Any]] = [
-        {"url": codes.GATEWAY_DEVICE_EXTENSION, "valueReference": {"reference": gateway_ref}},
+        {"url": codes.GATEWAY_DEVICE_EXTENSION, "valueReference": {"reference": parts.gateway_ref}},
     ]
-    quality = _time_quality(reading)
+    quality = parts.time_quality
     if quality:
         extensions.append({"url": codes.TIME_QUALITY_EXTENSION, "valueCode": quality[0]})
     resource: dict[str, Any] = {"resourceType": "Observation", "meta": meta, "extension": extensions}
-    key = local_key(reading, mdc_code)
+    key = local_key_of(parts.device_key, mdc_code, parts.timestamp_token)
     identifier: str | None = None
-    if ctx.patient is not None:
-        element = identifier_element(reading, ctx.patient, mdc_code)
-        identifier = element["value"]
-        resource["identifier"] = [element]
-    status, _ = measurement_state(reading)
-    resource["status"] = status
-    categories = [codes.CATEGORY_VITAL_SIGNS.concept()] if vital_signs else []
-    resource["category"] = [*categories, codes.CATEGORY_PHD.concept()]
+    if ctx.patient is not None and parts.device_part is not None:
+        identifier = observation_identifier_of(parts.device_part, ctx.patient, mdc_code, parts.timestamp_token,
+                                               supplemental_types(reading, mdc_code))
+        resource["identifier"] = [{"system": IDENTIFIER_SYSTEM, "value": identifier}]
+    resource["status"] = parts.status
+    if vital_signs:
+        resource["category"] = [codes.CATEGORY_VITAL_SIGNS.concept(), codes.CATEGORY_PHD.concept()]
+    else:
+        resource["category"] = [codes.CATEGORY_PHD.concept()]
     resource["code"] = code
-    if subject_ref is not None:
-        resource["subject"] = {"reference": subject_ref}
-    resource["effectiveDateTime"] = reading.effective_at.isoformat()
-    resource["issued"] = reading.received_at.isoformat()
+    if parts.subject_ref is not None:
+        resource["subject"] = {"reference": parts.subject_ref}
+    resource["effectiveDateTime"] = parts.effective
+    resource["issued"] = parts.issued
     if quality:
         resource["note"] = [{"text": quality[1]}]
-    resource["device"] = {"reference": device_ref}
+    resource["device"] = {"reference": parts.device_ref}
     return resource, key, identifier
 
 

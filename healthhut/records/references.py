@@ -13,6 +13,7 @@ pseudonymous, not anonymous.
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 
 from healthhut.records.drafts import PatientRef
 
@@ -20,6 +21,10 @@ from healthhut.records.drafts import PatientRef
 PROJECT_NAMESPACE = uuid.UUID("11b2964d-679a-56e1-aba3-e43b61f93a94")
 
 
+# Every Observation of every reading asks for the same few urns (one gateway, a handful of devices and
+# residents), and a UUIDv5 costs a SHA-1 and a UUID object: remembered, bounded, and immutable (str -> str), so
+# the cache can hand the same answer to everyone. 4096 covers a hut's residents many times over.
+@lru_cache(maxsize=4096)
 def _urn(kind: str, *parts: str) -> str:
     # "\x1f" (unit separator) cannot occur in identifiers, so ("a|b", "c") and ("a", "b|c") never collide.
     name = "\x1f".join((kind, *parts))

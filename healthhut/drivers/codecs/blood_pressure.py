@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
 
@@ -11,6 +12,7 @@ from healthhut.drivers.codecs.ieee11073 import (
     ByteReader,
     MedicalFloat,
     encode_sfloat,
+    sfloat_from_raw,
     to_quantity,
     uint_bytes,
 )
@@ -140,9 +142,44 @@ class _BloodPressureFields:
     surplus: bytes
 
 
+def _layout(flags: int) -> struct.Struct:
+    """The fields after the flags byte: three SFLOATs, then the optional ones the flags announce."""
+    return struct.Struct("<HHH" + ("H5B" if flags & FLAG_TIME_STAMP else "") + ("H" if flags & FLAG_PULSE_RATE else "")
+                         + ("B" if flags & FLAG_USER_ID else "") + ("H" if flags & FLAG_STATUS else ""))
+
+
+# One layout per combination of the five defined flag bits (the three reserved bits announce nothing).
+_LAYOUTS: tuple[struct.Struct, ...] = tuple(_layout(flags) for flags in range(0x20))
+
+
 def _read_fields(data: bytes, codec: str) -> _BloodPressureFields:
     reader = ByteReader(data, codec)
     flags = reader.u8("flags")
+    fields = reader.unpack(_LAYOUTS[flags & 0x1F])
+    if fields is None:
+        return _read_fields_one_by_one(reader, flags)
+    # A whole frame: every field in one unpack (a measurement is decoded for every reading ingested).
+    pressures = (sfloat_from_raw(fields[0]), sfloat_from_raw(fields[1]), sfloat_from_raw(fields[2]))
+    at = 3
+    timestamp = None
+    if flags & FLAG_TIME_STAMP:
+        timestamp = DeviceTime(*fields[3:9])
+        at = 9
+    pulse = None
+    if flags & FLAG_PULSE_RATE:
+        pulse = sfloat_from_raw(fields[at])
+        at += 1
+    user = None
+    if flags & FLAG_USER_ID:
+        user = fields[at]
+        at += 1
+    status = BloodPressureStatus(fields[at]) if flags & FLAG_STATUS else None
+    return _BloodPressureFields(Unit.KPA if flags & FLAG_KPA else Unit.MMHG, pressures, timestamp, pulse,
+                                user, status, reader.surplus())
+
+
+def _read_fields_one_by_one(reader: ByteReader, flags: int) -> _BloodPressureFields:
+    """A frame shorter than its flags demand: read in order, so the DecodeError names the missing field."""
     pressures = (reader.sfloat("systolic"), reader.sfloat("diastolic"), reader.sfloat("mean arterial pressure"))
     timestamp = read_date_time(reader) if flags & FLAG_TIME_STAMP else None
     pulse = reader.sfloat("pulse rate") if flags & FLAG_PULSE_RATE else None

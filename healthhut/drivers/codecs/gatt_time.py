@@ -8,6 +8,7 @@ The device clock has no zone: the site's zone is attached when a Reading is buil
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -86,7 +87,14 @@ class ExactTime256:
         return base.replace(microsecond=min(999_999, round(self.fractions256 * 1_000_000 / 256)))
 
 
+_DATE_TIME = struct.Struct("<H5B")
+
+
 def read_date_time(reader: ByteReader) -> DeviceTime:
+    fields = reader.unpack(_DATE_TIME)
+    if fields is not None:
+        return DeviceTime(*fields)
+    # too short: field by field, so the DecodeError names the first field missing
     year = reader.u16("Date Time year")
     month, day, hours, minutes, seconds = (reader.u8(f"Date Time {name}")
                                            for name in ("month", "day", "hours", "minutes", "seconds"))
