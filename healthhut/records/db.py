@@ -29,7 +29,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 BEGIN_OPTION = "healthhut_begin"  # execution option: "IMMEDIATE" (default, writers) or "DEFERRED" (readers)
 # The newest revision in migrations/versions (a test keeps them equal). Every process start opens the store;
 # comparing against this constant spares the ~0.25 s of importing Alembic when there is nothing to migrate.
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,10 +101,10 @@ class ObservationRow(SQLModel, table=True):
     reading_id: int = _fk("readings.id", nullable=False)
     local_key: str = Field(sa_type=String(255), unique=True)
     identifier: str | None = Field(default=None, sa_type=String(512), unique=True, nullable=True)
-    code: str = Field(sa_type=String(64), index=True)
+    code: str = Field(sa_type=String(64))  # not indexed (0004): nothing searches by code
     mdc_code: str | None = Field(default=None, sa_type=String(64), nullable=True)
     patient_id: int | None = _fk("patients.id")
-    device_key: str = Field(sa_type=String(128), index=True)
+    device_key: str = Field(sa_type=String(128))  # not indexed (0004): read back, never searched
     gateway_device_id: int | None = _fk("devices.id")
     effective_at: datetime = _time(index=True)
     interpretation: str | None = Field(default=None, sa_type=String(8), nullable=True)

@@ -206,3 +206,32 @@ def test_a_directory_in_place_of_the_database_is_refused(tmp_path: Path) -> None
     with pytest.raises(StoreError):
         RecordStore.open(tmp_path / "records.db")
     assert mode(tmp_path / "records.db") != 0o600
+
+
+def test_migration_0003_to_0004_drops_the_unused_indexes_and_keeps_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    _, engine = db.open_engine(path, create=True)
+    db.upgrade(engine, "0003")
+    engine.dispose()
+    at = "2025-01-01T00:00:00.000000+00:00"
+    with sqlite3.connect(path) as old:
+        old.execute("INSERT INTO readings (local_key, kind, device_key, effective_at, received_at, reading_json, "
+                    "created_at) VALUES ('r1', 'spo2', 'dev', ?, ?, '{}', ?)", (at, at, at))
+        old.execute("INSERT INTO observations (reading_id, local_key, identifier, code, device_key, effective_at, "
+                    "resource_json, created_at, updated_at) VALUES (1, 'k1', 'i1', '2708-6', 'dev', ?, '{}', ?, ?)",
+                    (at, at, at))
+        indexes = {row[0] for row in old.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"ix_observations_code", "ix_observations_device_key"} <= indexes
+    RecordStore.open(path).close()  # migrates to head
+    with sqlite3.connect(path) as new:
+        indexes = {row[0] for row in new.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        rows = new.execute("SELECT local_key, code, device_key FROM observations").fetchall()
+    assert {"ix_observations_code", "ix_observations_device_key"}.isdisjoint(indexes)
+    assert {"ix_observations_patient_effective", "ix_observations_flagged", "ix_observations_reading_id"} <= indexes
+    assert rows == [("k1", "2708-6", "dev")]
+    _, engine = db.open_engine(path, create=False)
+    try:
+        with engine.connect() as conn:
+            assert db.schema_matches_tables(conn) == []
+    finally:
+        engine.dispose()
