@@ -65,25 +65,24 @@ class Code:
     code: str
     display: str | None = None
 
+    # coding() and concept() run a dozen times per Observation: one dict literal each, no item added after.
     def coding(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"system": self.system, "code": self.code}
         if self.display:
-            out["display"] = self.display
-        return out
+            return {"system": self.system, "code": self.code, "display": self.display}
+        return {"system": self.system, "code": self.code}
 
     def concept(self, text: str | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {"coding": [self.coding()]}
         if text:
-            out["text"] = text
-        return out
+            return {"coding": [self.coding()], "text": text}
+        return {"coding": [self.coding()]}
 
 
 def concept(*codes: Code, text: str | None = None) -> dict[str, Any]:
     """A CodeableConcept holding several codings of one meaning (LOINC + MDC)."""
-    out: dict[str, Any] = {"coding": [c.coding() for c in codes]}
+    codings = [code.coding() for code in codes]
     if text:
-        out["text"] = text
-    return out
+        return {"coding": codings, "text": text}
+    return {"coding": codings}
 
 
 # --- categories (REF §3.2) ---------------------------------------------------------------------------------

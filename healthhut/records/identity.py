@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from healthhut.errors import ReadingError
 from healthhut.readings import DeviceIdentity, Reading, ReadingKind, TimeSource, Transport
@@ -40,6 +41,9 @@ _SUPPLEMENTAL_TYPES: dict[tuple[ReadingKind, str], tuple[str, ...]] = {
 }
 
 
+# The two regex passes below run for every Observation's identifier and every Device resource, on the same
+# handful of ids: remembered per id text (str -> str, immutable; a bad id raises and is not remembered).
+@lru_cache(maxsize=1024)
 def canonical_system_id(system_id: str) -> str:
     """16 upper-case hex digits, separators removed; ReadingError if it is not an EUI-64."""
     value = _SEPARATORS.sub("", system_id).upper()
@@ -52,7 +56,12 @@ def bluetooth_address_hex(device: DeviceIdentity) -> str | None:
     """The device's Bluetooth address as 12 upper-case hex digits, or None if it has none (or not a MAC)."""
     if device.transport is not Transport.BLE or not device.address:
         return None
-    value = _SEPARATORS.sub("", device.address).upper()
+    return _mac_hex(device.address)
+
+
+@lru_cache(maxsize=1024)
+def _mac_hex(address: str) -> str | None:
+    value = _SEPARATORS.sub("", address).upper()
     # CoreBluetooth hands out per-host UUIDs instead of addresses: those are not a device identity.
     if len(value) != 12 or not _HEX.fullmatch(value):
         return None
@@ -93,6 +102,8 @@ def device_timestamp_token(reading: Reading) -> str:
     if reading.time_source is TimeSource.DEVICE and reading.measured_at is not None:
         wall = reading.measured_at.replace(tzinfo=None)
         delta = wall - _EPOCH_2000
+        if not delta.microseconds:   # whole seconds, the usual case: the same digits without a Decimal
+            return str(delta.days * 86_400 + delta.seconds)
         micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
         return _seconds_token(Decimal(micros).scaleb(-6))
     if reading.sequence is not None:

@@ -5,8 +5,9 @@ Flags are the v3 codes N, L, H, LL, HH. `worst` ranks critical (LL/HH) above abn
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from healthhut.readings import Metric
@@ -89,6 +90,12 @@ def worst(flags: Iterable[str | None]) -> str | None:
     return result
 
 
+# One Code per flag, made once (a frozen dataclass, so nothing can change it): a BP reading asks for up to three.
+_INTERPRETATION_CODES: Mapping[str, codes.Code] = MappingProxyType({
+    flag: codes.Code(codes.V3_INTERPRETATION, flag, display) for flag, display in codes.INTERPRETATION_DISPLAY.items()
+})
+
+
 def interpretation_concept(flag: str) -> dict[str, Any]:
-    """The CodeableConcept for one flag."""
-    return codes.Code(codes.V3_INTERPRETATION, flag, codes.INTERPRETATION_DISPLAY[flag]).concept()
+    """The CodeableConcept for one flag (a new dict every time: the caller may change it)."""
+    return _INTERPRETATION_CODES[flag].concept()

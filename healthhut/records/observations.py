@@ -7,10 +7,11 @@ once and serialises it once into an `ObservationDraft`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from healthhut.errors import ReadingError
 from healthhut.readings import AbsentReason, Quantity, Reading, StatusFlag, TimeSource
@@ -29,11 +30,10 @@ from healthhut.records.ranges import PLAUSIBLE_LIMITS, ReferenceRanges
 from healthhut.records.references import device_reference, gateway_reference, patient_reference
 
 
-@dataclass(frozen=True, slots=True)
-class ReadingParts:
+class ReadingParts(NamedTuple):
     """What every Observation of one reading repeats, worked out once per reading (not once per Observation):
     the urns (a UUIDv5 each), the device parts and time token of keys and identifiers, the two times as text,
-    the status and the time-quality note."""
+    the status and the time-quality note. A NamedTuple: immutable, and cheaper to make than a frozen dataclass."""
 
     gateway_ref: str
     subject_ref: str | None      # None when held
@@ -125,6 +125,11 @@ _VOIDING_FLAGS: tuple[tuple[StatusFlag, codes.Code], ...] = (
     (StatusFlag.SEARCHING, codes.DAR_TEMP_UNKNOWN),
 )
 
+# The supplemental-type codes identity.supplemental_types can name, by code (made once; frozen Codes).
+_SUPPLEMENTAL_TYPE_CODES: Mapping[str, codes.Code] = MappingProxyType({
+    codes.MODALITY_SPOT_MDC.code: codes.MODALITY_SPOT_MDC,
+})
+
 # Time quality, shown to doctors (extension valueCode + a note).
 TIME_CORRECTED = "corrected"
 TIME_UNKNOWN = "unknown"
@@ -132,8 +137,11 @@ TIME_UNKNOWN = "unknown"
 
 def voided_by_status(reading: Reading) -> codes.Code | None:
     """The absent reason every value gets because of a status flag, or None."""
+    status = reading.status
+    if not status:   # most readings: no flag at all
+        return None
     for flag, code in _VOIDING_FLAGS:
-        if flag in reading.status:
+        if flag in status:
             return code
     return None
 
@@ -168,6 +176,8 @@ def measurement_state(reading: Reading) -> tuple[str, list[dict[str, Any]]]:
     """
     status = "final"
     extra: list[dict[str, Any]] = []
+    if not reading.status:   # most readings: no flag at all
+        return status, extra
     if StatusFlag.EARLY_ESTIMATE in reading.status:
         status = "preliminary"
         extra.append(codes.POCD_EARLY_INDICATION.concept())
@@ -246,9 +256,8 @@ def set_interpretation(resource: dict[str, Any], flag: str | None, extra: list[d
 
 def supplemental_components(ctx: ObservationContext, mdc_code: str) -> list[dict[str, Any]]:
     """Supplemental-type components (68193 -> e.g. 150588 spot check), matching the identifier's suffix."""
-    mdc_by_code = {codes.MODALITY_SPOT_MDC.code: codes.MODALITY_SPOT_MDC}
     return [{"code": codes.SUPPLEMENTAL_TYPES_MDC.concept(),
-             "valueCodeableConcept": mdc_by_code[code].concept()}
+             "valueCodeableConcept": _SUPPLEMENTAL_TYPE_CODES[code].concept()}
             for code in supplemental_types(ctx.reading, mdc_code)]
 
 

@@ -72,9 +72,14 @@ def reading_to_dict(reading: Reading) -> dict[str, Any]:
     }
 
 
+# Made once: json.dumps with any non-default option builds a new encoder on every call. An encoder holds only
+# its settings (these are json.dumps's own defaults plus the two options).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def reading_to_json(reading: Reading) -> str:
     """Serialise `reading` compactly; `reading_from_json` gives back an equal Reading."""
-    return json.dumps(reading_to_dict(reading), separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(reading_to_dict(reading))
 
 
 def _parse_time(text: str | None) -> datetime | None:

@@ -165,7 +165,8 @@ def blood_pressure_observations(ctx: ObservationContext) -> list[PendingObservat
         ctx, code, codes.BP_PANEL_MDC.code, [codes.PROFILE_BP, codes.PROFILE_PHD_COMPOUND])
     _, extra = measurement_state(reading)
     set_interpretation(panel_resource, None, extra)
-    set_bits = [(bit, name, words) for flag, bit, name, words in _BP_STATUS_BITS if flag in reading.status]
+    status = reading.status
+    set_bits = [(bit, name, words) for flag, bit, name, words in _BP_STATUS_BITS if flag in status] if status else []
     if set_bits:
         # Doctors' viewers often ignore bits Observations: say it in words on the panel too (reference §3.5).
         add_note(panel_resource, "Device reported: " + ", ".join(words for _, _, words in set_bits) + ".")
