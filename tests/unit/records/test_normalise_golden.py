@@ -120,6 +120,10 @@ FRAMES: tuple[tuple[str, str], ...] = (
     ("bls.measurement", _bp(0x00, 80, 120, 93)),                                      # diastolic > systolic
     ("bls.measurement", _bp(0x14, 400, 80, 93, pulse=72, status=0x0001)),            # implausible, bits
     ("bls.measurement", _bp(0x04, 120, 80, 93, pulse=500)),                           # implausible pulse
+    ("bls.measurement", _bp(0xE6, 120, 80, 93, stamp=STAMP, pulse=72)),               # reserved flag bits
+    ("bls.measurement", _bp(0x06, 120, 80, 93, stamp=(1999, 12, 31, 23, 59, 58), pulse=0x3000)),  # pre-2000, 0E+3
+    ("bls.measurement", _bp(0x00, 0x1078, 0x0050, 0x005D)),                          # 1200 -> implausible
+    ("bls.measurement", _bp(0x00, 0xE4B0, 0xF320, 0xF3E8)),                          # 0.0120 (exp -2)
     ("bls.measurement", "06 78 00 50 00 5D 00 E8 07 06"),                             # short: DecodeError
     ("bls.measurement", "1F 78 00 50 00 5D 00"),                                      # short after pressures
     ("bls.measurement", ""),
@@ -188,6 +192,14 @@ def _hand_built() -> Iterator[tuple[str, Reading]]:
                                        measured_at=datetime(2024, 6, 23, 6, 36, 2, 123456, tzinfo=UTC),
                                        clock_skew=timedelta(seconds=5))
     yield "spo2 empty", make(ReadingKind.SPO2, oximeter, {})
+    yield "spo2 pre-2000 device time with microseconds", make(
+        ReadingKind.SPO2, oximeter, spo2, measured_at=datetime(1999, 12, 31, 23, 59, 59, 500000, tzinfo=cst))
+    yield "spo2 pre-2000 receipt time", Reading(
+        kind=ReadingKind.SPO2, device=oximeter, received_at=datetime(1998, 5, 1, 1, 2, 3, 456789, tzinfo=UTC),
+        values=spo2, measured_at=datetime(1998, 5, 1, 1, 2, 3, 456789, tzinfo=UTC), time_source=TimeSource.RECEIPT)
+    dashed = DeviceIdentity(Transport.BLE, address="a4-c1-38-00-11-22", system_id="A4:C1:38:FF:FE:00:11:22")
+    yield "spo2 device time, whole seconds across a zone", make(
+        ReadingKind.SPO2, dashed, spo2, measured_at=datetime(2024, 3, 31, 2, 30, tzinfo=ZoneInfo("Europe/Berlin")))
     yield "spo2 kPa", make(ReadingKind.SPO2, oximeter, {Metric.SPO2: Quantity.of(96, Unit.KPA)})
     bp = {Metric.SYSTOLIC: Quantity.of("16.00", Unit.KPA), Metric.DIASTOLIC: Quantity.of("10.6", Unit.KPA)}
     yield "bp kPa no mean, corrected ahead", make(ReadingKind.BLOOD_PRESSURE, serial, bp,
