@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import simplejson
@@ -28,9 +29,20 @@ def _number(value: Decimal) -> str:
 
 def _decimal_text(value: Any) -> simplejson.RawJSON:
     """The encoder's fallback: a Decimal becomes its exact digits; anything else unencodable is refused."""
-    if isinstance(value, Decimal):
+    if type(value) is Decimal:
+        return _raw_number(str(value))
+    if isinstance(value, Decimal):   # a subclass may write its own str(): formatted itself, not remembered
         return simplejson.RawJSON(_number(value))
     raise TypeError(f"cannot encode {type(value).__name__} as FHIR JSON")
+
+
+# Each Observation carries a few Decimals and the same values come back all day (120 mm[Hg], 72 /min): their
+# JSON text is remembered per str() of the Decimal, which fixes sign, digits and exponent (Decimal("120") and
+# Decimal("120.0") hash alike, so the Decimal itself is not the key). The RawJSON is only ever read by the encoder.
+# A NaN or infinity raises here and is not remembered.
+@lru_cache(maxsize=4096)
+def _raw_number(text: str) -> simplejson.RawJSON:
+    return simplejson.RawJSON(_number(Decimal(text)))
 
 
 # Built once; an encoder holds only its settings. use_decimal is off on purpose: simplejson would write
