@@ -12,19 +12,28 @@ from healthhut.cli.common import console, open_store, parse_patient, print_json,
 
 if TYPE_CHECKING:
     from healthhut.config import Config
+    from healthhut.gateway.ingest import IngestOutcome
     from healthhut.records.drafts import PatientRef
     from healthhut.records.store import RecordStore
 
 DEMO_PATIENT = "urn:healthhut:demo|demo-resident-1"
 
 
+REPLAY_BATCH_FRAMES = 256  # frames per group commit: one fsync per batch, bounded memory for any capture size
+
+
 def replay_capture(store: RecordStore, config: Config, capture: Path,
                    patient: PatientRef | None) -> list[dict[str, Any]]:
-    """Replay every frame of a capture; returns one outcome entry per frame (no values in it)."""
+    """Replay every frame of a capture; returns one outcome entry per frame (no values in it).
+
+    Consecutive frames of one codec are ingested together (`Ingestor.ingest_frames`, one commit per batch
+    of up to REPLAY_BATCH_FRAMES); each frame keeps its line's context and is stored at the line's time,
+    so the entries and rows are those of ingesting the frames one by one.
+    """
     from healthhut.drivers.capture import read_capture
     from healthhut.drivers.codecs.base import Codec, ReadingContext, SingleFrameCodec
     from healthhut.drivers.codecs.registry import get_codec
-    from healthhut.gateway.ingest import Ingestor
+    from healthhut.gateway.ingest import IncomingFrame, Ingestor
     from healthhut.records.normalise import NormaliseSettings
     from healthhut.records.ranges import ranges_from_mapping
 
@@ -32,23 +41,46 @@ def replay_capture(store: RecordStore, config: Config, capture: Path,
     ingestor = Ingestor(store, settings, site_name=config.site.name)
     codecs: dict[str, Codec] = {}
     entries: list[dict[str, Any]] = []
-    for line in read_capture(capture):
-        codec = codecs.get(line.codec) or codecs.setdefault(line.codec, get_codec(line.codec))
-        context = ReadingContext(device=line.device, received_at=line.received_at,
-                                 timezone=config.site.tz)
-        chunks = [line.data] if isinstance(codec, SingleFrameCodec) else [f.data for f in codec.frames(line.data)]
-        for chunk in chunks:
-            for outcome in ingestor.ingest_frame(codec, chunk, context, patient, now=line.received_at):
-                entry: dict[str, Any] = {"line": line.line_number, "codec": line.codec,
-                                         "status": outcome.status.value}
-                if outcome.reading_id is not None:
-                    entry["reading_id"] = outcome.reading_id
-                if outcome.observation_ids:
-                    entry["observation_ids"] = list(outcome.observation_ids)
-                if outcome.reason:
-                    entry["reason"] = outcome.reason
-                entries.append(entry)
+    batch: list[IncomingFrame] = []
+    batch_lines: list[int] = []
+    batch_codec: str | None = None
+
+    def flush() -> None:
+        if batch_codec is None or not batch:
+            return
+        frames, lines = batch.copy(), batch_lines.copy()
+        batch.clear()  # before ingesting: a batch that raises is not tried a second time by the `finally`
+        batch_lines.clear()
+        outcomes_per_frame = ingestor.ingest_frames(codecs[batch_codec], frames, patient)
+        for line_number, outcomes in zip(lines, outcomes_per_frame, strict=True):
+            entries.extend(_entry(line_number, batch_codec, outcome) for outcome in outcomes)
+
+    try:
+        for line in read_capture(capture):
+            codec = codecs.get(line.codec) or codecs.setdefault(line.codec, get_codec(line.codec))
+            context = ReadingContext(device=line.device, received_at=line.received_at,
+                                     timezone=config.site.tz)
+            chunks = [line.data] if isinstance(codec, SingleFrameCodec) else [f.data for f in codec.frames(line.data)]
+            for chunk in chunks:
+                if line.codec != batch_codec or len(batch) >= REPLAY_BATCH_FRAMES:
+                    flush()
+                    batch_codec = line.codec
+                batch.append(IncomingFrame(chunk, context, now=line.received_at))
+                batch_lines.append(line.line_number)
+    finally:  # a bad line (or ^C) later in the capture must not lose the frames read before it
+        flush()
     return entries
+
+
+def _entry(line_number: int, codec: str, outcome: IngestOutcome) -> dict[str, Any]:
+    entry: dict[str, Any] = {"line": line_number, "codec": codec, "status": outcome.status.value}
+    if outcome.reading_id is not None:
+        entry["reading_id"] = outcome.reading_id
+    if outcome.observation_ids:
+        entry["observation_ids"] = list(outcome.observation_ids)
+    if outcome.reason:
+        entry["reason"] = outcome.reason
+    return entry
 
 
 def _report(entries: list[dict[str, Any]], as_json: bool) -> None:
