@@ -157,7 +157,8 @@ def absent_element(reason: AbsentReason | codes.Code) -> dict[str, Any]:
 
 
 def require_unit(quantity: Quantity, allowed: Iterable[str], what: str) -> None:
-    if quantity.unit not in set(allowed):
+    # builders pass a tuple: looked up as it is (a set made per value cost more than the lookup)
+    if quantity.unit not in (allowed if isinstance(allowed, tuple | frozenset | set) else set(allowed)):
         raise ReadingError(f"{what} has a unit this mapping does not accept")
 
 
