@@ -11,6 +11,7 @@ fhir.resources is imported only when an Observation is validated, so importing t
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -72,6 +73,11 @@ def _builder(kind: ReadingKind, settings: NormaliseSettings) -> ObservationBuild
     target = KIND_BUILDERS.get(kind)
     if target is None:
         raise ReadingError(f"readings of kind {kind.value} are not handled here")
+    return _resolve(target)
+
+
+@functools.lru_cache(maxsize=64)  # a handful of "module:function" texts; resolving one costs an import lookup
+def _resolve(target: str) -> ObservationBuilder:
     module_name, _, function_name = target.partition(":")
     return cast(ObservationBuilder, getattr(importlib.import_module(module_name), function_name))
 
