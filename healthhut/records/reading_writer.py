@@ -141,7 +141,7 @@ class _Written:
 
 
 class ReadingWriter:
-    """Owns the ingest connection of one RecordStore; thread-safe (one reading at a time)."""
+    """Owns the ingest connection of one RecordStore; thread-safe (one reading or batch at a time)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
