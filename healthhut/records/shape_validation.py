@@ -13,14 +13,15 @@ What fhir.resources checks splits cleanly into two parts:
   only at presence and null-ness, never at a value;
 - primitive values: each primitive element's own type validator (code, uri, dateTime, decimal patterns ...).
 
-So a document is encoded as (shape, leaf values): the shape keeps every key, the JSON type of every scalar
-and the `resourceType` values; the leaves are the primitive values in document order. The first document of
-a shape gets the full model (`model_validate_json` on the exact text); if it passes, a plan is made from the
-model's own field annotations: for every leaf, the same annotated type fhir_core validates that element with.
-Later documents of that shape are checked leaf by leaf with those validators (a value already accepted for
-the same element type is not checked again). A shape that fails is never remembered, so an invalid document
-always meets the full model. `tests/unit/records/test_shape_validation.py` holds the differential test: the
-verdict equals the full model's for mutated real documents.
+So a document is encoded as (shape, leaf values): the shape keeps every key and the JSON type of every
+scalar; the leaves are the primitive values in document order. The first document of a shape gets the full
+model (`model_validate_json` on the exact text); if it passes, a plan is made from the model's own field
+annotations: for every leaf, the same annotated type fhir_core validates that element with. Later documents
+of that shape are checked leaf by leaf with those validators (a value already accepted for the same element
+type is not checked again), and the top-level `resourceType` must equal the planned one. A shape that fails
+is never remembered, so an invalid document always meets the full model.
+`tests/unit/records/test_shape_validation.py` holds the differential test: the verdict equals the full
+model's for mutated real documents.
 
 Not for: resources with `contained` resources (the element type depends on a nested resourceType): such
 shapes are planned as "always full", which is correct, only slower.
@@ -38,12 +39,13 @@ from healthhut.errors import ReadingError
 Shape = tuple[Any, ...]
 Leaf = Any  # a JSON scalar: str, int, float, bool or None
 
-# Shape tokens that are not keys are ints (keys are always str, so the two never collide): a tag per JSON
-# scalar type (looked up by exact type: bool is an int subclass), and markers for the containers.
+# Shape tokens: a bare key means "this key holds a string" (the commonest case, one token); any other value
+# is a tuple starting with its key; _CLOSE ends an object. Scalar tags are looked up by exact type (bool is
+# an int subclass).
 _TAGS: dict[type, int] = {str: 0, int: 1, float: 2, bool: 3, type(None): 4}
 _OPEN, _CLOSE, _OBJECTS, _SCALARS = -1, -2, -3, -4
 _ALWAYS_FULL = None
-KNOWN_VALUES_LIMIT = 65_536  # accepted (element type, value) pairs remembered; cleared when exceeded
+KNOWN_VALUES_LIMIT = 16_384  # accepted values remembered per element type; that set is cleared when exceeded
 SHAPES_LIMIT = 1_024         # plans remembered; a builder emits a few dozen shapes at most
 
 
@@ -54,44 +56,43 @@ class _Irregular(Exception):
 def flatten(node: dict[str, Any], out: list[Any], leaves: list[Leaf]) -> None:
     """Append the shape tokens of a JSON object to `out` and its scalar values, in document order, to `leaves`.
 
-    One flat token list (not nested tuples) because this runs for every stored record: it is the cost of the
-    fast path. The `resourceType` value is part of the shape, since the model class depends on it.
+    One flat token list (not nested tuples), string values first: this runs for every stored record and is
+    the main cost of the fast path.
     """
-    append, add_leaf, tags = out.append, leaves.append, _TAGS
-    append(_OPEN)
+    append, add_leaf = out.append, leaves.append
     for key, value in node.items():
-        append(key)
         kind = type(value)
-        tag = tags.get(kind)
-        if tag is not None:
+        if kind is str:
+            append(key)
             add_leaf(value)
-            append(("resourceType", value) if key == "resourceType" else tag)
         elif kind is dict:
+            append((key, _OPEN))
             flatten(value, out, leaves)
+            append(_CLOSE)
         elif kind is list:
             if value and type(value[0]) is dict:
-                append(_OBJECTS)
-                append(len(value))
+                append((key, _OBJECTS, len(value)))
                 for item in value:
                     if type(item) is not dict:
                         raise _Irregular
                     flatten(item, out, leaves)
+                    append(_CLOSE)
             else:
-                append(_SCALARS)
-                append(len(value))
-                for item in value:
-                    item_tag = tags.get(type(item))
-                    if item_tag is None:
-                        raise _Irregular
-                    append(item_tag)
-                    add_leaf(item)
+                try:
+                    append((key, _SCALARS, *[_TAGS[type(item)] for item in value]))
+                except KeyError:
+                    raise _Irregular from None
+                leaves.extend(value)
         else:
-            raise _Irregular
-    append(_CLOSE)
+            tag = _TAGS.get(kind)
+            if tag is None:
+                raise _Irregular
+            append((key, tag))
+            add_leaf(value)
 
 
 def shape_of(document: dict[str, Any]) -> tuple[Shape, list[Leaf]]:
-    """The shape of a parsed JSON document and its scalar values; _Irregular for lists FHIR never has."""
+    """The shape of a parsed JSON object and its scalar values; _Irregular for lists FHIR never has."""
     out: list[Any] = []
     leaves: list[Leaf] = []
     flatten(document, out, leaves)
@@ -99,12 +100,16 @@ def shape_of(document: dict[str, Any]) -> tuple[Shape, list[Leaf]]:
 
 
 class _Check:
-    """Validates one leaf with the annotated type fhir_core uses for that element."""
+    """Validates one leaf with the annotated type fhir_core uses for that element.
 
-    __slots__ = ("path", "type_key", "validate")
+    `known` holds values already accepted for this element type and JSON type (shared by every check of the
+    same pair): the shape fixes a position's JSON type, so 1, 1.0 and True never meet in one set.
+    """
 
-    def __init__(self, path: str, type_key: object, validate: Callable[[Any], Any]) -> None:
-        self.path, self.type_key, self.validate = path, type_key, validate
+    __slots__ = ("known", "path", "validate")
+
+    def __init__(self, path: str, validate: Callable[[Any], Any], known: set[Any]) -> None:
+        self.path, self.validate, self.known = path, validate, known
 
 
 Plan = tuple[_Check | None, ...]
@@ -113,8 +118,8 @@ Plan = tuple[_Check | None, ...]
 class ShapeValidator:
     """Full R4B model validation per shape, leaf validation per document. One per normaliser settings.
 
-    Not shared between processes; safe to share between threads (dict updates are atomic; a race costs at most a
-    second full validation of a shape).
+    Not shared between processes; safe to share between threads (dict and set updates are atomic; a race
+    costs at most a second full validation of a shape).
     """
 
     def __init__(self, model: str) -> None:
@@ -123,7 +128,7 @@ class ShapeValidator:
         self._loaded: type[Any] | None = None
         self._name = model.rpartition(":")[2]
         self._plans: dict[Shape, Plan | None] = {}
-        self._known: dict[tuple[object, type, Any], None] = {}
+        self._known: dict[tuple[type, str, bool, type], set[Any]] = {}
         self._adapters: dict[tuple[type, str, bool], Callable[[Any], Any]] = {}
 
     @property
@@ -166,20 +171,17 @@ class ShapeValidator:
     def _check_leaves(self, plan: Plan, leaves: list[Leaf]) -> None:
         from pydantic import ValidationError
 
-        known = self._known
         for check, value in zip(plan, leaves, strict=True):
-            if check is None:
-                continue
-            key = (check.type_key, type(value), value)
-            if key in known:
+            if check is None or value in check.known:
                 continue
             try:
                 check.validate(value)
             except (ValidationError, ValueError, TypeError):
                 raise ReadingError(f"the FHIR {self._name} does not validate at {check.path}") from None
+            known = check.known
             if len(known) >= KNOWN_VALUES_LIMIT:
                 known.clear()
-            known[key] = None
+            known.add(value)
 
     def _full(self, text: str) -> None:
         from pydantic import ValidationError
@@ -207,9 +209,9 @@ class ShapeValidator:
             where = f"{path}.{key}" if path else key
             field = fields.get(key)
             if field is None:
-                if key != "resourceType":  # the full model accepted it, so this walk does not know the key
+                if key != "resourceType" or path:  # the full model accepted it, yet this walk does not know it
                     raise _Unplannable
-                checks.append(None)  # its value is part of the shape
+                checks.append(_Check(where, _equal_to(value), set()))  # must stay the type that was planned
                 continue
             complex_model = _complex_model(field.annotation)
             kind = type(value)
@@ -225,9 +227,14 @@ class ShapeValidator:
                 raise _Unplannable
             elif kind is list:
                 validate = self._adapter(model, key, field, item=True)
-                checks.extend(_Check(f"{where}.{index}", (model, key, "item"), validate) for index in range(len(value)))
+                checks.extend(_Check(f"{where}.{index}", validate, self._known_set(model, key, True, type(item)))
+                              for index, item in enumerate(value))
             else:
-                checks.append(_Check(where, (model, key), self._adapter(model, key, field, item=False)))
+                checks.append(_Check(where, self._adapter(model, key, field, item=False),
+                                     self._known_set(model, key, False, kind)))
+
+    def _known_set(self, model: type[Any], key: str, item: bool, kind: type) -> set[Any]:
+        return self._known.setdefault((model, key, item, kind), set())
 
     def _adapter(self, model: type[Any], key: str, field: Any, *, item: bool) -> Callable[[Any], Any]:
         cached = self._adapters.get((model, key, item))
@@ -240,6 +247,13 @@ class ShapeValidator:
             cached = TypeAdapter(annotation, config=_adapter_config(model)).validate_python
             self._adapters[(model, key, item)] = cached
         return cached
+
+
+def _equal_to(expected: Any) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if value != expected:
+            raise ValueError("another resourceType")
+    return check
 
 
 class _Unplannable(Exception):

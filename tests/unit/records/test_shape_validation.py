@@ -191,6 +191,14 @@ def test_a_bad_value_in_a_known_shape_is_refused_naming_the_element_only() -> No
     assert "2024" not in refused.value.message
 
 
+def test_another_resource_type_in_a_known_shape_is_refused() -> None:
+    text = CORPUS[0]
+    mutated = json.dumps(replaced(json.loads(text), ("resourceType",), "Patient"))
+    assert not full_verdict(mutated)
+    with pytest.raises(ReadingError, match="resourceType"):
+        warmed(text).validate(mutated)
+
+
 def test_an_invalid_shape_is_never_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
     from fhir.resources.R4B.observation import Observation
 
