@@ -5,9 +5,10 @@ resolution, so resources are serialised here from our own dicts and the models a
 Read stored JSON back with `loads` (floats become Decimal) to compare it with the dict it came from:
 `loads(dumps(resource)) == resource`.
 
-Every stored record passes through `dumps`, so it runs on simplejson's C encoder: containers, strings, ints and
-floats are written in C exactly as the standard library's `json` writes them (ensure_ascii off, compact
-separators); only Decimals come back to Python, once each, to be written in plain positional notation.
+Every stored record passes through `dumps`, so it runs on C encoders (orjson, else simplejson; see `dumps`):
+containers, strings, ints and floats are written in C as the standard library's `json` writes them
+(ensure_ascii off, compact separators); only Decimals come back to Python to be written in plain positional
+notation.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+import orjson
 import simplejson
 
 
@@ -58,15 +60,39 @@ _ENCODER = simplejson.JSONEncoder(
 )
 
 
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _fragment(value: Any) -> orjson.Fragment:
+    """orjson's fallback: a Decimal becomes its exact digits (the same text as `_decimal_text`)."""
+    if isinstance(value, Decimal):
+        return orjson.Fragment(_decimal_text(value).encoded_json)
+    raise TypeError(f"cannot encode {type(value).__name__} as FHIR JSON")
+
+
 def dumps(resource: Any) -> str:
     """Serialise a JSON-ready structure (Decimals allowed) to compact canonical JSON text.
 
     NaN and infinities raise ValueError, other values that are not JSON raise TypeError (a structure that
-    contains itself: RecursionError). Object keys should be
-    strings (FHIR JSON has no other kind); int, float, bool and None keys are written as strings, as
-    `json.dumps` does.
+    contains itself: RecursionError). Object keys should be strings (FHIR JSON has no other kind); int, float,
+    bool and None keys are written as strings, as `json.dumps` does.
+
+    Two encoders, one text: orjson writes a resource in a fifth of simplejson's time (measured on a
+    blood-pressure panel) and writes strings, ints, Decimals (through `_fragment`), containers and key order as
+    the standard library does. Where it would differ it either fails, and simplejson writes the text instead
+    (integers beyond 64 bits, keys that are not strings, a lone surrogate, deep nesting, anything unencodable:
+    simplejson then raises the error documented above), or writes `null` for a NaN or infinite float, so a
+    text holding "null" anywhere is written again by simplejson, which refuses those. Datetimes and dataclasses
+    are passed to `_fragment`, which refuses them as `json` does. One difference is kept: a float that `json`
+    writes with an exponent (magnitude below 1e-4 or from 1e16) is written in orjson's form ("1e16", not
+    "1e+16"; "0.00001", not "1e-05"), the same number. FHIR values are Decimals here: builders hand it no floats.
     """
-    text: str = _ENCODER.encode(resource)
+    try:
+        text = orjson.dumps(resource, default=_fragment, option=_ORJSON_OPTIONS).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _ENCODER.encode(resource)  # type: ignore[no-any-return]
+    if "null" in text:
+        return _ENCODER.encode(resource)  # type: ignore[no-any-return]
     return text
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -28,8 +30,9 @@ def reference_dumps(value: Any) -> str:
 
 decimals = st.decimals(allow_nan=False, allow_infinity=False) | st.builds(
     lambda digits, exponent: Decimal(digits).scaleb(exponent), st.integers(-99999, 99999), st.integers(-12, 12))
-leaves = (st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)
-          | st.text() | decimals)
+# floats that json writes without an exponent (the others: see test_exponent_floats_keep_their_value)
+plain_floats = st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: "e" not in repr(f))
+leaves = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | plain_floats | st.text() | decimals
 trees = st.recursive(leaves, lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
                      | st.dictionaries(st.text(), inner, max_size=4), max_leaves=25)
 
@@ -38,6 +41,12 @@ trees = st.recursive(leaves, lambda inner: st.lists(inner, max_size=4) | st.tupl
 @given(trees)
 def test_fast_encoder_matches_the_reference_walk(tree: Any) -> None:
     assert fhir_json.dumps(tree) == reference_dumps(tree)
+
+
+@dataclass
+class Point:
+    x: int
+    y: int
 
 
 class Unit(StrEnum):
@@ -55,6 +64,29 @@ def test_enums_strings_and_exponents_are_written_like_the_standard_library() -> 
     assert text == reference_dumps(doc)
     assert '"d":0.0000001,"big":1500,"neg0":-0.0,' in text
     assert fhir_json.loads(text)["big"] == 1500
+
+
+@pytest.mark.parametrize("value", [1e16, 1e-05, -2.5e-300, 1.7976931348623157e308, 5e-324])
+def test_exponent_floats_keep_their_value(value: float) -> None:
+    text = fhir_json.dumps({"x": [value]})
+    assert json.loads(text) == {"x": [value]}
+
+
+def test_texts_holding_null_go_through_the_refusing_encoder() -> None:
+    assert fhir_json.dumps({"x": None, "y": "nullable", "z": [None]}) == '{"x":null,"y":"nullable","z":[null]}'
+    with pytest.raises(ValueError):
+        fhir_json.dumps({"x": None, "y": float("nan")})
+
+
+@pytest.mark.parametrize("other", [datetime(2024, 1, 1, tzinfo=UTC), date(2024, 1, 1), Point(1, 2), b"x", {1}])
+def test_what_json_refuses_is_refused(other: Any) -> None:
+    with pytest.raises(TypeError):
+        fhir_json.dumps({"x": other})
+
+
+def test_what_only_the_slow_encoder_writes_is_written_as_json_writes_it() -> None:
+    doc = {"big": 2**70, 5: "int key", "s": "lone \ud800 surrogate"}
+    assert fhir_json.dumps(doc) == json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
 @pytest.mark.parametrize("bad", [Decimal("NaN"), Decimal("Infinity"), Decimal("-sNaN"), float("nan"), float("inf")])
