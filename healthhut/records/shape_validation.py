@@ -30,6 +30,7 @@ shapes are planned as "always full", which is correct, only slower.
 from __future__ import annotations
 
 import json
+import re
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -106,10 +107,52 @@ class _Check:
     same pair): the shape fixes a position's JSON type, so 1, 1.0 and True never meet in one set.
     """
 
-    __slots__ = ("known", "path", "validate")
+    __slots__ = ("known", "known_texts", "path", "validate")
 
-    def __init__(self, path: str, validate: Callable[[Any], Any], known: set[Any]) -> None:
-        self.path, self.validate, self.known = path, validate, known
+    def __init__(self, path: str, validate: Callable[[Any], Any], known: set[Any], known_texts: set[str]) -> None:
+        self.path, self.validate, self.known, self.known_texts = path, validate, known, known_texts
+
+
+class _Template:
+    """A known shape as one regular expression over the compact JSON text, a group per scalar.
+
+    The text of one shape differs from another document's only in its scalars, so once a shape is planned its
+    keys and punctuation become literal pattern text and each scalar a group that matches exactly one JSON
+    token of the kind the shape holds there (string, number, true/false, null). A text that matches is
+    therefore valid JSON of that very shape, and the groups are its scalars in document order, as `flatten`
+    gives them: the plan's checks apply without parsing the text into objects at all. Possessive quantifiers
+    make a text of another shape fail at its first difference instead of backtracking.
+    """
+
+    __slots__ = ("plan", "regex")
+
+    def __init__(self, regex: re.Pattern[str], plan: Plan) -> None:
+        self.regex, self.plan = regex, plan
+
+
+_STRING = r'("[^"\\\x00-\x1f]*+(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*+)*+")'
+_NUMBER = r"(-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?(?:[eE][+-]?[0-9]++)?)"
+_SCALAR_PATTERNS = {str: _STRING, int: _NUMBER, float: _NUMBER, bool: "(true|false)", type(None): "(null)"}
+TEMPLATES_PER_BUCKET = 4  # shapes with the same number of objects tried one after the other
+TEMPLATES_LIMIT = 256     # compiled patterns kept (a few KB each)
+
+
+def _pattern(value: Any) -> str:
+    """The template pattern of a parsed JSON value, as `dumps` writes it (compact, keys as json writes them)."""
+    kind = type(value)
+    if kind is dict:
+        return "\\{" + ",".join(re.escape(json.dumps(key, ensure_ascii=False)) + ":" + _pattern(item)
+                               for key, item in value.items()) + "\\}"
+    if kind is list:
+        return "\\[" + ",".join(_pattern(item) for item in value) + "\\]"
+    return _SCALAR_PATTERNS[kind]
+
+
+def _token_value(token: str) -> Any:
+    """The value of one JSON token matched by a template group (a string without escapes needs no parser)."""
+    if token[0] == '"' and "\\" not in token:
+        return token[1:-1]
+    return json.loads(token)
 
 
 Plan = tuple[_Check | None, ...]
@@ -129,6 +172,9 @@ class ShapeValidator:
         self._name = model.rpartition(":")[2]
         self._plans: dict[Shape, Plan | None] = {}
         self._known: dict[tuple[type, str, bool, type], set[Any]] = {}
+        self._known_texts: dict[tuple[type, str, bool], set[str]] = {}
+        self._templates: dict[int, list[_Template]] = {}
+        self._template_count = 0
         self._adapters: dict[tuple[type, str, bool], Callable[[Any], Any]] = {}
 
     @property
@@ -142,6 +188,17 @@ class ShapeValidator:
 
     def validate(self, text: str) -> None:
         """Raise ReadingError (naming element paths only, never values) unless `text` is a valid resource."""
+        bucket = self._templates.get(text.count("{"))
+        if bucket is not None:
+            for template in bucket:
+                match = template.regex.fullmatch(text)
+                if match is not None:
+                    self._check_tokens(template.plan, match.groups())
+                    return
+        self._validate_parsed(text)
+
+    def _validate_parsed(self, text: str) -> None:
+        """The path of a text no template matches: parse, find the shape, plan it (after the full model)."""
         try:
             document = json.loads(text)
         except ValueError:
@@ -160,13 +217,40 @@ class ShapeValidator:
             if len(plans) >= SHAPES_LIMIT:
                 plans.clear()
             plan = self._plan(document)
-            plans[shape] = plan if plan is None or len(plan) == len(leaves) else _ALWAYS_FULL
-            return
-        plan = plans[shape]
-        if plan is _ALWAYS_FULL:
-            self._full(text)
-            return
-        self._check_leaves(plan, leaves)
+            plans[shape] = plan = plan if plan is None or len(plan) == len(leaves) else _ALWAYS_FULL
+        else:
+            plan = plans[shape]
+            if plan is _ALWAYS_FULL:
+                self._full(text)
+                return
+            self._check_leaves(plan, leaves)
+        if plan is not _ALWAYS_FULL:
+            self._remember_template(text, document, plan)
+
+    def _remember_template(self, text: str, document: dict[str, Any], plan: Plan) -> None:
+        bucket = self._templates.setdefault(text.count("{"), [])
+        if len(bucket) >= TEMPLATES_PER_BUCKET or self._template_count >= TEMPLATES_LIMIT:
+            return  # this shape keeps the parsing path: correct, only slower
+        regex = re.compile(_pattern(document))
+        if regex.groups != len(plan) or regex.fullmatch(text) is None:
+            return  # not written the way `dumps` writes (spaces, escaped keys): no template for it
+        bucket.append(_Template(regex, plan))
+        self._template_count += 1
+
+    def _check_tokens(self, plan: Plan, tokens: tuple[str, ...]) -> None:
+        from pydantic import ValidationError
+
+        for check, token in zip(plan, tokens, strict=True):
+            if check is None or token in check.known_texts:
+                continue
+            try:
+                check.validate(_token_value(token))
+            except (ValidationError, ValueError, TypeError):
+                raise ReadingError(f"the FHIR {self._name} does not validate at {check.path}") from None
+            known = check.known_texts
+            if len(known) >= KNOWN_VALUES_LIMIT:
+                known.clear()
+            known.add(token)
 
     def _check_leaves(self, plan: Plan, leaves: list[Leaf]) -> None:
         from pydantic import ValidationError
@@ -211,7 +295,7 @@ class ShapeValidator:
             if field is None:
                 if key != "resourceType" or path:  # the full model accepted it, yet this walk does not know it
                     raise _Unplannable
-                checks.append(_Check(where, _equal_to(value), set()))  # must stay the type that was planned
+                checks.append(_Check(where, _equal_to(value), set(), set()))  # must stay the planned type
                 continue
             complex_model = _complex_model(field.annotation)
             kind = type(value)
@@ -227,11 +311,13 @@ class ShapeValidator:
                 raise _Unplannable
             elif kind is list:
                 validate = self._adapter(model, key, field, item=True)
-                checks.extend(_Check(f"{where}.{index}", validate, self._known_set(model, key, True, type(item)))
+                checks.extend(_Check(f"{where}.{index}", validate, self._known_set(model, key, True, type(item)),
+                                     self._known_texts.setdefault((model, key, True), set()))
                               for index, item in enumerate(value))
             else:
                 checks.append(_Check(where, self._adapter(model, key, field, item=False),
-                                     self._known_set(model, key, False, kind)))
+                                     self._known_set(model, key, False, kind),
+                                     self._known_texts.setdefault((model, key, False), set())))
 
     def _known_set(self, model: type[Any], key: str, item: bool, kind: type) -> set[Any]:
         return self._known.setdefault((model, key, item, kind), set())

@@ -53,6 +53,11 @@ def corpus() -> list[str]:
 CORPUS = corpus()
 
 
+def compact(document: Any) -> str:
+    """As `fhir_json.dumps` writes (so a known shape's template applies), for any value hypothesis makes."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
 def full_verdict(text: str) -> bool:
     from fhir.resources.R4B.observation import Observation
     from pydantic import ValidationError
@@ -131,7 +136,20 @@ def test_a_known_shape_does_not_run_the_full_model_again(text: str, monkeypatch:
     calls: list[str] = []
     monkeypatch.setattr(Observation, "model_validate_json", lambda t, *a, **k: calls.append(t))
     validator.validate(text)
+    validator.validate(json.dumps(json.loads(text), indent=1))  # same shape, other spacing: parsed, not matched
     assert calls == []
+
+
+def test_compact_texts_of_a_known_shape_skip_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    validator = warmed(*CORPUS)
+    parsed: list[str] = []
+    slow = validator._validate_parsed
+    monkeypatch.setattr(validator, "_validate_parsed", lambda text: (parsed.append(text), slow(text)))
+    for text in CORPUS:
+        validator.validate(text)
+    spaced = json.dumps(json.loads(CORPUS[0]))
+    validator.validate(spaced)
+    assert parsed == [spaced]
 
 
 def test_the_corpus_covers_many_shapes() -> None:
@@ -147,11 +165,14 @@ def test_the_verdict_equals_the_full_models_for_a_changed_value(data: st.DataObj
     text = data.draw(st.sampled_from(CORPUS))
     document = json.loads(text)
     path = data.draw(st.sampled_from(list(leaf_paths(document))))
-    mutated = json.dumps(replaced(document, path, data.draw(SCALARS)), ensure_ascii=False)
-    validator = warmed(text)  # the original's shape is known: same-shape mutations take the leaf path
-    assert fast_verdict(validator, mutated) == full_verdict(mutated), (path, mutated)
-    # and the answer does not depend on what the validator saw first
-    assert fast_verdict(warmed(mutated, text), mutated) == full_verdict(mutated)
+    changed = replaced(document, path, data.draw(SCALARS))
+    expected = full_verdict(compact(changed))
+    # compact text: the original's template applies to same-shape mutations; spaced text: the parsing path
+    for mutated in (compact(changed), json.dumps(changed, ensure_ascii=False)):
+        validator = warmed(text)
+        assert fast_verdict(validator, mutated) == expected, (path, mutated)
+        # and the answer does not depend on what the validator saw first
+        assert fast_verdict(warmed(mutated, text), mutated) == expected
 
 
 @settings(max_examples=200, deadline=None)
@@ -164,7 +185,7 @@ def test_the_verdict_equals_the_full_models_for_two_changed_values(data: st.Data
         path = data.draw(st.sampled_from(paths))
         document = replaced(document, path, data.draw(st.one_of(st.sampled_from(DATES), st.text(max_size=6),
                                                                 st.floats(allow_nan=False), st.integers())))
-    mutated = json.dumps(document, ensure_ascii=False)
+    mutated = compact(document)
     assert fast_verdict(warmed(text), mutated) == full_verdict(mutated)
 
 
@@ -177,13 +198,14 @@ def test_the_verdict_equals_the_full_models_for_two_changed_values(data: st.Data
 ])
 def test_examples_agree_with_the_full_model(where: tuple[Any, ...], value: Any) -> None:
     text = next(t for t in CORPUS if {"valueQuantity", "subject"} <= json.loads(t).keys())
-    mutated = json.dumps(replaced(json.loads(text), where, value))
-    assert fast_verdict(warmed(text), mutated) == full_verdict(mutated)
+    for mutated in (compact(replaced(json.loads(text), where, value)), json.dumps(replaced(json.loads(text), where,
+                                                                                             value))):
+        assert fast_verdict(warmed(text), mutated) == full_verdict(mutated)
 
 
 def test_a_bad_value_in_a_known_shape_is_refused_naming_the_element_only() -> None:
     text = next(t for t in CORPUS if '"effectiveDateTime"' in t)
-    mutated = json.dumps(replaced(json.loads(text), ("effectiveDateTime",), "2024-02-30T10:00:00+08:00"))
+    mutated = compact(replaced(json.loads(text), ("effectiveDateTime",), "2024-02-30T10:00:00+08:00"))
     validator = warmed(text)
     with pytest.raises(ReadingError) as refused:
         validator.validate(mutated)
@@ -193,7 +215,7 @@ def test_a_bad_value_in_a_known_shape_is_refused_naming_the_element_only() -> No
 
 def test_another_resource_type_in_a_known_shape_is_refused() -> None:
     text = CORPUS[0]
-    mutated = json.dumps(replaced(json.loads(text), ("resourceType",), "Patient"))
+    mutated = compact(replaced(json.loads(text), ("resourceType",), "Patient"))
     assert not full_verdict(mutated)
     with pytest.raises(ReadingError, match="resourceType"):
         warmed(text).validate(mutated)
