@@ -20,8 +20,12 @@ annotations: for every leaf, the same annotated type fhir_core validates that el
 of that shape are checked leaf by leaf with those validators (a value already accepted for the same element
 type is not checked again), and the top-level `resourceType` must equal the planned one. A shape that fails
 is never remembered, so an invalid document always meets the full model.
-`tests/unit/records/test_shape_validation.py` holds the differential test: the verdict equals the full
-model's for mutated real documents.
+
+Finding the shape costs more than checking the leaves, so a planned shape also gets a `_Template`: one
+regular expression over the compact text, which recognises the shape and yields the leaves without parsing.
+A text written otherwise (spaces, other key escapes) takes the parsing path, with the same verdict.
+`tests/unit/records/test_shape_validation.py` holds the differential tests: the verdict equals the full
+model's for mutated real documents, compact and spaced.
 
 Not for: resources with `contained` resources (the element type depends on a nested resourceType): such
 shapes are planned as "always full", which is correct, only slower.
