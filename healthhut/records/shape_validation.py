@@ -50,7 +50,7 @@ Leaf = Any  # a JSON scalar: str, int, float, bool or None
 _TAGS: dict[type, int] = {str: 0, int: 1, float: 2, bool: 3, type(None): 4}
 _OPEN, _CLOSE, _OBJECTS, _SCALARS = -1, -2, -3, -4
 _ALWAYS_FULL = None
-KNOWN_VALUES_LIMIT = 16_384  # accepted values remembered per element type; that set is cleared when exceeded
+KNOWN_VALUES_LIMIT = 16_384  # accepted tokens remembered per element type; that set is cleared when exceeded
 SHAPES_LIMIT = 1_024         # plans remembered; a builder emits a few dozen shapes at most
 
 
@@ -107,14 +107,14 @@ def shape_of(document: dict[str, Any]) -> tuple[Shape, list[Leaf]]:
 class _Check:
     """Validates one leaf with the annotated type fhir_core uses for that element.
 
-    `known` holds values already accepted for this element type and JSON type (shared by every check of the
-    same pair): the shape fixes a position's JSON type, so 1, 1.0 and True never meet in one set.
+    `known_texts` holds the JSON tokens already accepted for this element type (shared by every check of that
+    element): a token's text fixes its value, so a text once accepted needs no second look.
     """
 
-    __slots__ = ("known", "known_texts", "path", "validate")
+    __slots__ = ("known_texts", "path", "validate")
 
-    def __init__(self, path: str, validate: Callable[[Any], Any], known: set[Any], known_texts: set[str]) -> None:
-        self.path, self.validate, self.known, self.known_texts = path, validate, known, known_texts
+    def __init__(self, path: str, validate: Callable[[Any], Any], known_texts: set[str]) -> None:
+        self.path, self.validate, self.known_texts = path, validate, known_texts
 
 
 class _Template:
@@ -152,6 +152,11 @@ def _pattern(value: Any) -> str:
     return _SCALAR_PATTERNS[kind]
 
 
+def _token_text(value: Leaf) -> str:
+    """A parsed scalar written back as a JSON token that parses to the same value (NaN stays NaN)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _token_value(token: str) -> Any:
     """The value of one JSON token matched by a template group (a string without escapes needs no parser)."""
     if token[0] == '"' and "\\" not in token:
@@ -175,7 +180,6 @@ class ShapeValidator:
         self._loaded: type[Any] | None = None
         self._name = model.rpartition(":")[2]
         self._plans: dict[Shape, Plan | None] = {}
-        self._known: dict[tuple[type, str, bool, type], set[Any]] = {}
         self._known_texts: dict[tuple[type, str, bool], set[str]] = {}
         self._templates: dict[int, list[_Template]] = {}
         self._template_count = 0
@@ -227,7 +231,8 @@ class ShapeValidator:
             if plan is _ALWAYS_FULL:
                 self._full(text)
                 return
-            self._check_leaves(plan, leaves)
+            # the rare path of a known shape (a text not written compactly): its scalars as JSON tokens
+            self._check_tokens(plan, tuple(_token_text(leaf) for leaf in leaves))
         if plan is not _ALWAYS_FULL:
             self._remember_template(text, document, plan)
 
@@ -255,21 +260,6 @@ class ShapeValidator:
             if len(known) >= KNOWN_VALUES_LIMIT:
                 known.clear()
             known.add(token)
-
-    def _check_leaves(self, plan: Plan, leaves: list[Leaf]) -> None:
-        from pydantic import ValidationError
-
-        for check, value in zip(plan, leaves, strict=True):
-            if check is None or value in check.known:
-                continue
-            try:
-                check.validate(value)
-            except (ValidationError, ValueError, TypeError):
-                raise ReadingError(f"the FHIR {self._name} does not validate at {check.path}") from None
-            known = check.known
-            if len(known) >= KNOWN_VALUES_LIMIT:
-                known.clear()
-            known.add(value)
 
     def _full(self, text: str) -> None:
         from pydantic import ValidationError
@@ -299,7 +289,7 @@ class ShapeValidator:
             if field is None:
                 if key != "resourceType" or path:  # the full model accepted it, yet this walk does not know it
                     raise _Unplannable
-                checks.append(_Check(where, _equal_to(value), set(), set()))  # must stay the planned type
+                checks.append(_Check(where, _equal_to(value), set()))  # must stay the planned type
                 continue
             complex_model = _complex_model(field.annotation)
             kind = type(value)
@@ -315,16 +305,11 @@ class ShapeValidator:
                 raise _Unplannable
             elif kind is list:
                 validate = self._adapter(model, key, field, item=True)
-                checks.extend(_Check(f"{where}.{index}", validate, self._known_set(model, key, True, type(item)),
-                                     self._known_texts.setdefault((model, key, True), set()))
-                              for index, item in enumerate(value))
+                known = self._known_texts.setdefault((model, key, True), set())
+                checks.extend(_Check(f"{where}.{index}", validate, known) for index in range(len(value)))
             else:
                 checks.append(_Check(where, self._adapter(model, key, field, item=False),
-                                     self._known_set(model, key, False, kind),
                                      self._known_texts.setdefault((model, key, False), set())))
-
-    def _known_set(self, model: type[Any], key: str, item: bool, kind: type) -> set[Any]:
-        return self._known.setdefault((model, key, item, kind), set())
 
     def _adapter(self, model: type[Any], key: str, field: Any, *, item: bool) -> Callable[[Any], Any]:
         cached = self._adapters.get((model, key, item))
