@@ -50,7 +50,8 @@ Leaf = Any  # a JSON scalar: str, int, float, bool or None
 _TAGS: dict[type, int] = {str: 0, int: 1, float: 2, bool: 3, type(None): 4}
 _OPEN, _CLOSE, _OBJECTS, _SCALARS = -1, -2, -3, -4
 _ALWAYS_FULL = None
-KNOWN_VALUES_LIMIT = 16_384  # accepted tokens remembered per element type; that set is cleared when exceeded
+KNOWN_VALUES_LIMIT = 4_096  # accepted tokens remembered per element type (cleared when exceeded): codes and units
+# repeat all day, identifiers and times never do, so a small set keeps the first and bounds memory
 SHAPES_LIMIT = 1_024         # plans remembered; a builder emits a few dozen shapes at most
 
 
