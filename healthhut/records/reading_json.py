@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import orjson
+
 from healthhut.errors import ReadingError, StoreError
 from healthhut.readings import (
     AbsentReason,
@@ -78,8 +80,19 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def reading_to_json(reading: Reading) -> str:
-    """Serialise `reading` compactly; `reading_from_json` gives back an equal Reading."""
-    return _ENCODER.encode(reading_to_dict(reading))
+    """Serialise `reading` compactly; `reading_from_json` gives back an equal Reading.
+
+    Without series the document holds only strings, ints, booleans and nulls, which orjson writes byte for
+    byte as `json` does, in a fraction of the time (every stored reading passes here). Series samples are
+    floats, which `json` writes in its own notation (and NaN as NaN): those readings keep the json encoder.
+    """
+    document = reading_to_dict(reading)
+    if not reading.series:
+        try:
+            return orjson.dumps(document).decode()
+        except TypeError:  # e.g. an int beyond 64 bits: json writes it
+            pass
+    return _ENCODER.encode(document)
 
 
 def _parse_time(text: str | None) -> datetime | None:

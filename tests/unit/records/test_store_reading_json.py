@@ -24,7 +24,7 @@ from healthhut.readings import (
     Transport,
     Unit,
 )
-from healthhut.records.reading_json import reading_from_json, reading_to_json
+from healthhut.records.reading_json import reading_from_json, reading_to_dict, reading_to_json
 
 offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
 aware = st.datetimes(min_value=datetime(1980, 1, 1), max_value=datetime(2100, 1, 1), timezones=offsets)
@@ -84,6 +84,14 @@ def test_every_reading_round_trips_exactly(reading: Reading) -> None:
 @given(readings())
 def test_serialisation_is_deterministic(reading: Reading) -> None:
     assert reading_to_json(reading) == reading_to_json(reading_from_json(reading_to_json(reading)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(readings())
+def test_the_text_is_what_the_standard_library_writes(reading: Reading) -> None:
+    """Whichever encoder writes it (orjson for readings without series): the bytes of json.dumps."""
+    assert reading_to_json(reading) == json.dumps(reading_to_dict(reading), ensure_ascii=False,
+                                                  separators=(",", ":"))
 
 
 def test_a_known_document() -> None:
