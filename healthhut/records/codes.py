@@ -7,7 +7,9 @@ code here changes what the district server receives: keep the source next to it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from healthhut.readings import Unit
@@ -132,7 +134,8 @@ DAR_NOT_PERFORMED = Code(DATA_ABSENT_REASON, "not-performed", "Not Performed")
 DAR_TEMP_UNKNOWN = Code(DATA_ABSENT_REASON, "temp-unknown", "Temporarily Unknown")
 
 # --- interpretation ------------------------------------------------------------------------------------------
-INTERPRETATION_DISPLAY = {"N": "Normal", "L": "Low", "H": "High", "LL": "Critical low", "HH": "Critical high"}
+INTERPRETATION_DISPLAY: Mapping[str, str] = MappingProxyType(
+    {"N": "Normal", "L": "Low", "H": "High", "LL": "Critical low", "HH": "Critical high"})
 POCD_QUESTIONABLE = Code(POCD_MEASUREMENT_STATUS, "questionable", "Questionable")          # REF §3.5
 POCD_EARLY_INDICATION = Code(POCD_MEASUREMENT_STATUS, "early-indication", "Early indication")
 POCD_CALIBRATION_ONGOING = Code(POCD_MEASUREMENT_STATUS, "calibration-ongoing", "Calibration ongoing")
@@ -154,16 +157,16 @@ TIME_SYNC_PROTOCOL = Code(MDC, "68220", "MDC_TIME_SYNC_PROTOCOL")
 TIME_SYNC_NTPV4 = Code(MDC, "532226", "MDC_TIME_SYNC_NTPV4")
 
 # --- units: UCUM code -> human-readable unit string -------------------------------------------------------
-UNIT_DISPLAY: dict[str, str] = {
+UNIT_DISPLAY: Mapping[str, str] = MappingProxyType({
     Unit.MMHG: "mmHg", Unit.KPA: "kPa", Unit.PER_MINUTE: "beats/minute", Unit.PERCENT: "%",
     Unit.CELSIUS: "°C", Unit.FAHRENHEIT: "°F", Unit.KILOGRAM: "kg", Unit.POUND: "lb", Unit.METRE: "m",
     "cm": "cm", Unit.INCH: "in", Unit.KG_PER_M2: "kg/m2",
-}
+})
 
 # Temperature type -> body site. SNOMED codes only where we are sure of them; the rest travel as text.
-BODY_SITE_SNOMED: dict[str, Code] = {
+BODY_SITE_SNOMED: Mapping[str, Code] = MappingProxyType({
     "ear": Code(SNOMED, "117590005", "Ear structure"),
     "rectum": Code(SNOMED, "34402009", "Rectum structure"),
     "finger": Code(SNOMED, "7569003", "Finger structure"),
     "toe": Code(SNOMED, "29707007", "Toe structure"),
-}
+})

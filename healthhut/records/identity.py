@@ -18,9 +18,11 @@ server de-duplicates on the exact string):
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
+from types import MappingProxyType
 
 from healthhut.errors import ReadingError
 from healthhut.readings import DeviceIdentity, Reading, ReadingKind, TimeSource, Transport
@@ -35,10 +37,10 @@ _SEPARATORS = re.compile(r"[-:. ]")
 _HEX = re.compile(r"[0-9A-F]+")
 
 # (kind, MDC type code) -> supplemental-type MDC codes appended to the identifier (§3.7 rule 6).
-_SUPPLEMENTAL_TYPES: dict[tuple[ReadingKind, str], tuple[str, ...]] = {
+_SUPPLEMENTAL_TYPES: Mapping[tuple[ReadingKind, str], tuple[str, ...]] = MappingProxyType({
     (ReadingKind.SPO2, codes.SPO2_MDC.code): (codes.MODALITY_SPOT_MDC.code,),
     (ReadingKind.SPO2, codes.PULSE_OXIM_MDC.code): (codes.MODALITY_SPOT_MDC.code,),
-}
+})
 
 
 # The two regex passes below run for every Observation's identifier and every Device resource, on the same
