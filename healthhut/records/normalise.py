@@ -16,7 +16,7 @@ import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, cast
+from typing import cast
 
 from healthhut.errors import ReadingError
 from healthhut.readings import Reading, ReadingKind
@@ -36,7 +36,6 @@ __all__ = [
     "gateway_resource",
     "observations_for",
     "patient_resource",
-    "validate_observation",
 ]
 
 KIND_BUILDERS: Mapping[ReadingKind, str] = MappingProxyType({
@@ -80,27 +79,6 @@ def _builder(kind: ReadingKind, settings: NormaliseSettings) -> ObservationBuild
 def _resolve(target: str) -> ObservationBuilder:
     module_name, _, function_name = target.partition(":")
     return cast(ObservationBuilder, getattr(importlib.import_module(module_name), function_name))
-
-
-def validate_observation(resource: Mapping[str, Any] | str) -> None:
-    """Validate with the full R4B Observation model; ReadingError naming only the failing element paths.
-
-    The ingest path uses `NormaliseSettings.validator` instead (same verdict, the model runs once per shape).
-    Give it the serialised text to validate exactly the bytes that will be stored (as `observations_for`
-    does: measured 6-10% dearer than validating the dict it came from, for that guarantee), or the dict.
-    """
-    from fhir.resources.R4B.observation import Observation
-    from pydantic import ValidationError
-
-    try:
-        if isinstance(resource, str):
-            Observation.model_validate_json(resource)
-        else:
-            Observation.model_validate(resource)
-    except ValidationError as exc:
-        # pydantic messages echo the input; keep only where it failed (no values, no identifiers).
-        where = sorted({".".join(str(part) for part in error["loc"]) for error in exc.errors()})
-        raise ReadingError("the FHIR Observation does not validate at " + ", ".join(where[:5])) from None
 
 
 def assemble_draft(pending: PendingObservation, reading: Reading, text: str) -> ObservationDraft:

@@ -40,6 +40,7 @@ from collections.abc import Callable
 from typing import Any
 
 from healthhut.errors import ReadingError
+from healthhut.records.validation import refusal
 
 Shape = tuple[Any, ...]
 Leaf = Any  # a JSON scalar: str, int, float, bool or None
@@ -165,7 +166,7 @@ def _token_value(token: str) -> Any:
     return json.loads(token)
 
 
-Plan = tuple[_Check | None, ...]
+Plan = tuple[_Check, ...]
 
 
 class ShapeValidator:
@@ -221,21 +222,22 @@ class ShapeValidator:
             self._full(text)  # refuses it (FHIR JSON has no such list); a shape is never remembered for it
             return
         plans = self._plans
-        if shape not in plans:
-            self._full(text)
-            if len(plans) >= SHAPES_LIMIT:
-                plans.clear()
-            plan = self._plan(document)
-            plans[shape] = plan = plan if plan is None or len(plan) == len(leaves) else _ALWAYS_FULL
-        else:
+        if shape in plans:
             plan = plans[shape]
             if plan is _ALWAYS_FULL:
                 self._full(text)
-                return
-            # the rare path of a known shape (a text not written compactly): its scalars as JSON tokens
-            self._check_tokens(plan, tuple(_token_text(leaf) for leaf in leaves))
+            else:  # the rare path of a known shape (a text not written compactly): its scalars as JSON tokens
+                self._check_tokens(plan, tuple(_token_text(leaf) for leaf in leaves))
+            return
+        self._full(text)
+        if len(plans) >= SHAPES_LIMIT:
+            plans.clear()
+        plan = self._plan(document)
+        if plan is not _ALWAYS_FULL and len(plan) != len(leaves):
+            plan = _ALWAYS_FULL
+        plans[shape] = plan
         if plan is not _ALWAYS_FULL:
-            self._remember_template(text, document, plan)
+            self._remember_template(text, document, plan)  # once per shape: texts come compact from `dumps`
 
     def _remember_template(self, text: str, document: dict[str, Any], plan: Plan) -> None:
         bucket = self._templates.setdefault(text.count("{"), [])
@@ -251,7 +253,7 @@ class ShapeValidator:
         from pydantic import ValidationError
 
         for check, token in zip(plan, tokens, strict=True):
-            if check is None or token in check.known_texts:
+            if token in check.known_texts:
                 continue
             try:
                 check.validate(_token_value(token))
@@ -268,20 +270,18 @@ class ShapeValidator:
         try:
             self._model.model_validate_json(text)
         except ValidationError as exc:
-            # pydantic messages echo the input; keep only where it failed (no values, no identifiers).
-            where = sorted({".".join(str(part) for part in error["loc"]) for error in exc.errors()})
-            raise ReadingError(f"the FHIR {self._name} does not validate at " + ", ".join(where[:5])) from None
+            raise refusal(self._name, exc) from None
 
     # --- planning (once per shape) ---------------------------------------------------------------------
     def _plan(self, document: dict[str, Any]) -> Plan | None:
-        checks: list[_Check | None] = []
+        checks: list[_Check] = []
         try:
             self._plan_object(self._model, document, "", checks)
         except _Unplannable:
             return _ALWAYS_FULL
         return tuple(checks)
 
-    def _plan_object(self, model: type[Any], node: dict[str, Any], path: str, checks: list[_Check | None]) -> None:
+    def _plan_object(self, model: type[Any], node: dict[str, Any], path: str, checks: list[_Check]) -> None:
         """One check per scalar, in `flatten`'s order: the element's own annotated type (per item in lists)."""
         fields = _fields_by_alias(model)
         for key, value in node.items():

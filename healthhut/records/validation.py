@@ -1,12 +1,16 @@
-"""R4B validation of the non-Observation resources a builder may hand the store (a night's DiagnosticReport)."""
+"""R4B validation of the non-Observation resources a builder may hand the store (a night's DiagnosticReport),
+and the one way a refusal is worded (records.shape_validation words the Observations' the same)."""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from healthhut.errors import ReadingError
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 # resourceType -> (module, class) of the R4B model; only what a builder actually returns besides Observations
 MODELS: Mapping[str, tuple[str, str]] = {
@@ -26,6 +30,13 @@ def validate_resource(resource: Mapping[str, Any]) -> None:
     try:
         model.model_validate(resource)
     except ValidationError as exc:
-        # pydantic messages echo the input; keep only where it failed (no values, no identifiers).
-        where = sorted({".".join(str(part) for part in error["loc"]) for error in exc.errors()})
-        raise ReadingError(f"the FHIR {resource_type} does not validate at " + ", ".join(where[:5])) from None
+        raise refusal(resource_type, exc) from None
+
+
+def refusal(resource_type: str, exc: ValidationError) -> ReadingError:
+    """The ReadingError for a resource the R4B model refused: where it failed, never what it held.
+
+    pydantic's own messages echo the input (values, identifiers), so only the element paths are kept.
+    """
+    where = sorted({".".join(str(part) for part in error["loc"]) for error in exc.errors()})
+    return ReadingError(f"the FHIR {resource_type} does not validate at " + ", ".join(where[:5]))
