@@ -182,9 +182,7 @@ class Ingestor:
             results = []
             for item in items:
                 try:
-                    results.append(self._store.save_reading(
-                        item.reading, item.drafts, patient=item.patient, patient_resource=item.patient_resource,
-                        device_resource=item.device_resource, now=item.now))
+                    results.extend(self._store.save_readings([item]))
                 except StoreError as alone:
                     log.warning("a reading of the batch could not be stored: %s", alone.message)
                     results.append(alone)
